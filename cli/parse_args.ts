@@ -1,0 +1,125 @@
+/**
+ * The command line, parsed without touching the system: options end at `--` or at the first
+ * argument that is not an option, so a command's own flags are never ours.
+ *
+ * @module
+ */
+
+import { parsePermission, type SandboxPermission } from "../policy/permission.ts";
+
+/** What the command line asked for. */
+export interface CliArgs {
+  /** `-s`/`--sandbox-permission`, in order. */
+  permissions: SandboxPermission[];
+  /** `--full-auto`. */
+  fullAuto: boolean;
+  /** `--timeout MS`; supervised mode when set. */
+  timeoutMs?: number;
+  /** `--cwd DIR`. */
+  cwd?: string;
+  /** `-h`/`--help`. */
+  help: boolean;
+  /** `-V`/`--version`. */
+  version: boolean;
+  /** The command and its arguments. */
+  command: string[];
+}
+
+/** A wrong invocation: exit 2, nothing runs. */
+export class UsageError extends Error {
+  /** @param message What was wrong, naming the value. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+const WITH_VALUE = new Map([
+  ["-s", "sandbox-permission"],
+  ["--sandbox-permission", "sandbox-permission"],
+  ["--timeout", "timeout"],
+  ["--cwd", "cwd"],
+]);
+const FLAGS = new Map([
+  ["-h", "help"],
+  ["--help", "help"],
+  ["-V", "version"],
+  ["--version", "version"],
+  ["--full-auto", "full-auto"],
+]);
+
+/**
+ * Parses the CLI's arguments.
+ *
+ * @example
+ * ```ts
+ * import { parseCliArgs } from "./parse_args.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const args = parseCliArgs(["-s", "disk-write-cwd", "ls", "-l"]);
+ * assert.deepEqual(args.command, ["ls", "-l"]);
+ * ```
+ *
+ * @param argv The arguments after the program name.
+ * @returns The parsed arguments.
+ * @throws {UsageError} On an unknown option, a missing or bad value, or an unknown permission.
+ */
+export function parseCliArgs(argv: readonly string[]): CliArgs {
+  const args: CliArgs = {
+    permissions: [],
+    fullAuto: false,
+    help: false,
+    version: false,
+    command: [],
+  };
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--") {
+      i++;
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-") break;
+    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
+    let name = eq === -1 ? arg : arg.slice(0, eq);
+    let value: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
+    if (!arg.startsWith("--") && arg.length > 2) {
+      // -sVALUE
+      name = arg.slice(0, 2);
+      value = arg.slice(2);
+    }
+    const flag = FLAGS.get(name);
+    if (flag) {
+      if (value !== undefined) throw new UsageError(`Option ${name} takes no value: ${arg}`);
+      if (flag === "help") args.help = true;
+      else if (flag === "version") args.version = true;
+      else args.fullAuto = true;
+      continue;
+    }
+    const option = WITH_VALUE.get(name);
+    if (!option) throw new UsageError(`Unknown option: ${arg}`);
+    if (value === undefined) {
+      if (i + 1 >= argv.length) throw new UsageError(`Option ${name} needs a value`);
+      value = argv[++i];
+    }
+    if (option === "sandbox-permission") {
+      try {
+        args.permissions.push(parsePermission(value));
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+    } else if (option === "timeout") {
+      if (!/^[0-9]+$/.test(value) || Number(value) <= 0 || !Number.isSafeInteger(Number(value))) {
+        throw new UsageError(
+          `Invalid --timeout: ${JSON.stringify(value)} (a positive number of milliseconds)`,
+        );
+      }
+      args.timeoutMs = Number(value);
+    } else {
+      if (value === "") throw new UsageError("Invalid --cwd: empty path");
+      args.cwd = value;
+    }
+  }
+  args.command = argv.slice(i);
+  return args;
+}

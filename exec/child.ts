@@ -1,0 +1,103 @@
+/**
+ * The child's one job: apply a plan to this process's main thread and `execve` the command.
+ * Shared by the CLI's in-place mode and the supervised child; it decides nothing.
+ *
+ * @module
+ */
+
+import type { SandboxPlan } from "../policy/plan.ts";
+import { PLAN_VERSION } from "../policy/plan.ts";
+import { applyLandlock } from "../ffi/landlock.ts";
+import { installSeccomp } from "../ffi/seccomp.ts";
+import { execve, prepareForExec, setNoNewPrivs, setpgid } from "../ffi/process.ts";
+import { EACCES, ENOENT, ENOEXEC, ENOTDIR, strerror } from "../ffi/libc.ts";
+import { pathOf, programCandidates } from "./path_search.ts";
+
+/** Exit code when the sandbox could not be applied; nothing ran. */
+export const EXIT_SANDBOX_FAILED = 125;
+/** Exit code when the program exists but cannot be run. */
+export const EXIT_NOT_EXECUTABLE = 126;
+/** Exit code when the program is not found. */
+export const EXIT_NOT_FOUND = 127;
+
+/** Where the child says how far it got; a line each. */
+export interface ChildReporter {
+  /** Called once the sandbox is applied, right before the first `execve`. */
+  execing(): void;
+  /** Called when the sandbox could not be applied; the child then exits 125. */
+  failed(message: string): void;
+}
+
+/** How the child runs. */
+export interface ChildOptions {
+  /** Start a process group of its own, so that the supervisor can kill all of it. */
+  newProcessGroup: boolean;
+  /** Where progress and failures go. */
+  reporter: ChildReporter;
+}
+
+/**
+ * Applies the plan to the calling thread and becomes the command. Returns only with the exit
+ * code to use when it could not: 125 when the sandbox failed (after `reporter.failed`), 126 or
+ * 127 when the program could not be run (after a message on stderr, as a shell prints it).
+ *
+ * @param plan The plan the parent made.
+ * @param options How to run.
+ * @returns The exit code; on success it does not return.
+ */
+export function applyAndExec(plan: SandboxPlan, options: ChildOptions): number {
+  try {
+    if (plan.version !== PLAN_VERSION) {
+      throw new Error(`Plan version ${plan.version} is not ${PLAN_VERSION}`);
+    }
+    if (!plan.runnable) {
+      throw new Error(`The plan is not runnable: ${plan.landlock.dropped.join("; ")}`);
+    }
+    if (options.newProcessGroup) setpgid(0, 0);
+    Deno.chdir(plan.cwd);
+    // Order matters: no-new-privs is required by the other two, Landlock before seccomp so the
+    // filter cannot interfere with the ruleset's syscalls.
+    if (plan.noNewPrivs) setNoNewPrivs();
+    if (plan.landlock.apply) applyLandlock(plan.landlock);
+    if (plan.seccomp) installSeccomp(plan.seccomp.program);
+    prepareForExec();
+  } catch (error) {
+    options.reporter.failed(error instanceof Error ? error.message : String(error));
+    return EXIT_SANDBOX_FAILED;
+  }
+
+  options.reporter.execing();
+  const program = plan.argv[0];
+  let denied = 0;
+  for (const candidate of programCandidates(program, pathOf(plan.env))) {
+    const errno = execve(candidate, plan.argv, plan.env);
+    if (errno === ENOEXEC) {
+      // A file without a #! line is a shell script to every shell and to execvp(3).
+      const fallback = execve("/bin/sh", ["/bin/sh", candidate, ...plan.argv.slice(1)], plan.env);
+      return notRun(program, fallback, EXIT_NOT_EXECUTABLE);
+    }
+    if (errno === ENOENT || errno === ENOTDIR) continue;
+    if (errno === EACCES) {
+      denied = errno;
+      continue;
+    }
+    return notRun(program, errno, EXIT_NOT_EXECUTABLE);
+  }
+  if (denied) return notRun(program, denied, EXIT_NOT_EXECUTABLE);
+  if (program.includes("/")) return notRun(program, ENOENT, EXIT_NOT_FOUND);
+  writeStderr(`llmx-sandbox: ${program}: command not found\n`);
+  return EXIT_NOT_FOUND;
+}
+
+function notRun(program: string, errno: number, code: number): number {
+  writeStderr(`llmx-sandbox: ${program}: ${strerror(errno)}\n`);
+  return code;
+}
+
+function writeStderr(text: string): void {
+  try {
+    Deno.stderr.writeSync(new TextEncoder().encode(text));
+  } catch {
+    // Nothing left to tell it to.
+  }
+}

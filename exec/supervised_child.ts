@@ -1,0 +1,48 @@
+/**
+ * The supervised child's entry: read the plan the parent wrote, open the private channel, and
+ * apply the plan. Loads nothing else: no CLI parser, no config.
+ *
+ * @module
+ */
+
+import type { SandboxPlan } from "../policy/plan.ts";
+import { applyAndExec, EXIT_SANDBOX_FAILED } from "./child.ts";
+
+/** The argument that makes a compiled binary (or `main.ts`) act as the supervised child. */
+export const CHILD_FLAG = "--llmx-sandbox-internal-child";
+
+/** What the child writes to the channel; the parent reads it after the child ends. */
+export const CHANNEL = { started: "started", exec: "exec", error: "error" } as const;
+
+/**
+ * Runs the supervised child and exits with what `applyAndExec` returns (on success it never
+ * returns: the process is the command).
+ * @param args `[planPath, channelPath]`.
+ */
+export function runSupervisedChild(args: readonly string[]): never {
+  const [planPath, channelPath] = args;
+  let channel: Deno.FsFile | undefined;
+  const say = (line: string) => channel?.writeSync(new TextEncoder().encode(`${line}\n`));
+  try {
+    // Deno opens files close-on-exec: a successful execve closes the channel.
+    channel = Deno.openSync(channelPath, { write: true, append: true });
+    say(CHANNEL.started);
+    const plan = JSON.parse(Deno.readTextFileSync(planPath)) as SandboxPlan;
+    const code = applyAndExec(plan, {
+      newProcessGroup: true,
+      reporter: {
+        execing: () => say(CHANNEL.exec),
+        failed: (message) => say(`${CHANNEL.error}\t${message.replaceAll("\n", " ")}`),
+      },
+    });
+    Deno.exit(code);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    try {
+      say(`${CHANNEL.error}\t${message.replaceAll("\n", " ")}`);
+    } catch {
+      // The parent sees a channel without "exec" and reports the child's failure itself.
+    }
+    Deno.exit(EXIT_SANDBOX_FAILED);
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Landlock through raw system calls: the ABI probe and applying a planned ruleset to the
+ * calling thread.
+ *
+ * @module
+ */
+
+import type { LandlockPlan } from "../policy/landlock.ts";
+import { addressOf, close, cString, ENOSYS, EOPNOTSUPP, syscall, SyscallError } from "./libc.ts";
+
+// From include/uapi/linux/landlock.h and fcntl.h.
+const LANDLOCK_CREATE_RULESET_VERSION = 1;
+const LANDLOCK_RULE_PATH_BENEATH = 1;
+const AT_FDCWD = -100;
+const O_PATH = 0o10000000;
+const O_CLOEXEC = 0o2000000;
+
+/**
+ * The kernel's Landlock ABI version.
+ * @returns The version, or 0 when Landlock is not built in or not enabled (ENOSYS, EOPNOTSUPP).
+ * @throws {SyscallError} On any other failure.
+ */
+export function landlockAbi(): number {
+  try {
+    return Number(syscall("landlock_create_ruleset", 0, 0, LANDLOCK_CREATE_RULESET_VERSION));
+  } catch (error) {
+    if (error instanceof SyscallError && (error.errno === ENOSYS || error.errno === EOPNOTSUPP)) {
+      return 0;
+    }
+    throw error;
+  }
+}
+
+/**
+ * Creates the planned ruleset, adds its rules and restricts the calling thread with it.
+ * `PR_SET_NO_NEW_PRIVS` must already be set.
+ * @param plan The Landlock part of a sandbox plan, made for this kernel's ABI.
+ * @throws {SyscallError} When any step fails; the thread may then be partly restricted, and the
+ * caller must not run the command.
+ */
+export function applyLandlock(plan: LandlockPlan): void {
+  // struct landlock_ruleset_attr { __u64 handled_access_fs, handled_access_net, scoped; }
+  // Older kernels accept the full size as long as the fields they do not know are zero.
+  const attr = new BigUint64Array([
+    BigInt(plan.handledAccessFs),
+    BigInt(plan.handledAccessNet),
+    BigInt(plan.scoped),
+  ]);
+  const rulesetFd = Number(syscall("landlock_create_ruleset", addressOf(attr), attr.byteLength, 0));
+  try {
+    for (const rule of plan.rules) {
+      const path = cString(rule.path);
+      let parentFd: number;
+      try {
+        parentFd = Number(syscall("openat", AT_FDCWD, addressOf(path), O_PATH | O_CLOEXEC, 0));
+      } catch (error) {
+        if (error instanceof SyscallError) throw new SyscallError("open", error.errno, rule.path);
+        throw error;
+      }
+      try {
+        // struct landlock_path_beneath_attr { __u64 allowed_access; __s32 parent_fd; } (packed)
+        const beneath = new Uint8Array(12);
+        const view = new DataView(beneath.buffer);
+        view.setBigUint64(0, BigInt(rule.access), true);
+        view.setInt32(8, parentFd, true);
+        try {
+          syscall(
+            "landlock_add_rule",
+            rulesetFd,
+            LANDLOCK_RULE_PATH_BENEATH,
+            addressOf(beneath),
+            0,
+          );
+        } catch (error) {
+          if (error instanceof SyscallError) {
+            throw new SyscallError("landlock_add_rule", error.errno, rule.path);
+          }
+          throw error;
+        }
+      } finally {
+        close(parentFd);
+      }
+    }
+    syscall("landlock_restrict_self", rulesetFd, 0);
+  } finally {
+    close(rulesetFd);
+  }
+}

@@ -1,0 +1,250 @@
+/**
+ * The Landlock part of a plan: which rights are handled on a given ABI, and the rules that
+ * grant them back. Pure: the ABI and the kind of each path are given.
+ *
+ * @module
+ */
+
+// Constants from include/uapi/linux/landlock.h.
+export const LANDLOCK_ACCESS_FS_EXECUTE = 1 << 0;
+export const LANDLOCK_ACCESS_FS_WRITE_FILE = 1 << 1;
+export const LANDLOCK_ACCESS_FS_READ_FILE = 1 << 2;
+export const LANDLOCK_ACCESS_FS_READ_DIR = 1 << 3;
+export const LANDLOCK_ACCESS_FS_REMOVE_DIR = 1 << 4;
+export const LANDLOCK_ACCESS_FS_REMOVE_FILE = 1 << 5;
+export const LANDLOCK_ACCESS_FS_MAKE_CHAR = 1 << 6;
+export const LANDLOCK_ACCESS_FS_MAKE_DIR = 1 << 7;
+export const LANDLOCK_ACCESS_FS_MAKE_REG = 1 << 8;
+export const LANDLOCK_ACCESS_FS_MAKE_SOCK = 1 << 9;
+export const LANDLOCK_ACCESS_FS_MAKE_FIFO = 1 << 10;
+export const LANDLOCK_ACCESS_FS_MAKE_BLOCK = 1 << 11;
+export const LANDLOCK_ACCESS_FS_MAKE_SYM = 1 << 12;
+export const LANDLOCK_ACCESS_FS_REFER = 1 << 13;
+export const LANDLOCK_ACCESS_FS_TRUNCATE = 1 << 14;
+export const LANDLOCK_ACCESS_FS_IOCTL_DEV = 1 << 15;
+export const LANDLOCK_ACCESS_NET_BIND_TCP = 1 << 0;
+export const LANDLOCK_ACCESS_NET_CONNECT_TCP = 1 << 1;
+export const LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET = 1 << 0;
+export const LANDLOCK_SCOPE_SIGNAL = 1 << 1;
+
+/** The newest Landlock ABI this sandbox knows; "fully enforced" is measured against it. */
+export const LANDLOCK_ABI_LATEST = 7;
+
+const FS_RIGHT_NAMES: readonly string[] = [
+  "execute",
+  "write_file",
+  "read_file",
+  "read_dir",
+  "remove_dir",
+  "remove_file",
+  "make_char",
+  "make_dir",
+  "make_reg",
+  "make_sock",
+  "make_fifo",
+  "make_block",
+  "make_sym",
+  "refer",
+  "truncate",
+  "ioctl_dev",
+];
+
+/** The rights that apply to a file (not only to a directory's entries). */
+export const FS_FILE_RIGHTS = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |
+  LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_TRUNCATE | LANDLOCK_ACCESS_FS_IOCTL_DEV;
+
+/** Reading and running beneath `/`. */
+export const FS_READ_RIGHTS = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE |
+  LANDLOCK_ACCESS_FS_READ_DIR;
+
+/**
+ * The filesystem rights each ABI can handle (index = ABI). ABI 2 added REFER, 3 TRUNCATE,
+ * 5 IOCTL_DEV; 4, 6 and 7 added none for files.
+ */
+const FS_RIGHTS_BY_ABI: readonly number[] = [
+  0,
+  0x1fff,
+  0x3fff,
+  0x7fff,
+  0x7fff,
+  0xffff,
+  0xffff,
+  0xffff,
+];
+
+/** All filesystem rights the newest known ABI handles. */
+export const FS_ALL_RIGHTS = FS_RIGHTS_BY_ABI[LANDLOCK_ABI_LATEST];
+
+/**
+ * Filesystem rights available on an ABI.
+ * @param abi The kernel's Landlock ABI (0 when absent); ABIs newer than known count as the newest.
+ * @returns A mask of `LANDLOCK_ACCESS_FS_*`.
+ */
+export function fsRightsForAbi(abi: number): number {
+  return FS_RIGHTS_BY_ABI[Math.max(0, Math.min(abi, LANDLOCK_ABI_LATEST))];
+}
+
+/**
+ * Names a mask of filesystem rights, lowest bit first.
+ * @param access A mask of `LANDLOCK_ACCESS_FS_*`.
+ * @returns The rights' names as in the header, lower case, without the prefix.
+ */
+export function fsRightNames(access: number): string[] {
+  return FS_RIGHT_NAMES.filter((_, bit) => (access & (1 << bit)) !== 0);
+}
+
+/** A path the planner grants rights beneath, with what it is. */
+export interface LandlockPathInput {
+  /** Canonical absolute path. */
+  path: string;
+  /** Whether it is a directory; file-only rights are kept for anything else. */
+  isDirectory: boolean;
+}
+
+/** What the Landlock planner needs to know. */
+export interface LandlockInput {
+  /** The kernel's Landlock ABI, 0 when Landlock is absent or disabled. */
+  abi: number;
+  /** Whether writes are restricted (no `disk-full-write-access`). */
+  restrictWrites: boolean;
+  /** Whether the network is restricted (no `network-full-access`). */
+  restrictNetwork: boolean;
+  /** The writable roots, canonical. */
+  writableRoots: readonly LandlockPathInput[];
+  /** `/dev/null` and `/dev/tty` as found on this system; absent ones are left out. */
+  devices: { null?: LandlockPathInput; tty?: LandlockPathInput };
+}
+
+/** One `landlock_add_rule(LANDLOCK_RULE_PATH_BENEATH)` call. */
+export interface LandlockRule {
+  /** The path opened with `O_PATH` as the rule's parent. */
+  path: string;
+  /** The rights granted beneath it, already masked for the ABI and for non-directories. */
+  access: number;
+  /** The same rights by name, for people. */
+  rights: string[];
+}
+
+/** The Landlock part of a sandbox plan. */
+export interface LandlockPlan {
+  /** The ABI the plan was made for. */
+  abi: number;
+  /** `handled_access_fs`: what is denied unless a rule grants it. */
+  handledAccessFs: number;
+  /** `handled_access_net`: TCP bind and connect, denied with no rule. */
+  handledAccessNet: number;
+  /** `scoped`: abstract UNIX sockets and signals kept inside the domain. */
+  scoped: number;
+  /** The rules, in the order they are added. */
+  rules: LandlockRule[];
+  /** What the newest ABI would have enforced for this policy that this ABI cannot, in words. */
+  dropped: string[];
+  /** Whether a ruleset is created at all. */
+  apply: boolean;
+  /**
+   * `full`: everything this tool enforces on the newest ABI; `partial`: something was dropped;
+   * `none`: writes must be restricted and Landlock cannot do it, so nothing may run.
+   */
+  enforcement: "full" | "partial" | "none";
+}
+
+/**
+ * Masks rights for a rule: only what the ABI handles, and only file rights on a non-directory
+ * (the kernel refuses directory rights on a file with EINVAL). The one place this is done.
+ *
+ * @param access The rights wanted.
+ * @param handled The ruleset's handled rights.
+ * @param isDirectory Whether the rule's path is a directory.
+ * @returns The rights to pass to `landlock_add_rule`.
+ */
+export function maskRuleAccess(access: number, handled: number, isDirectory: boolean): number {
+  return access & handled & (isDirectory ? 0xffff : FS_FILE_RIGHTS);
+}
+
+/**
+ * Plans the Landlock ruleset for a policy on a kernel.
+ *
+ * @example A read-only policy on ABI 7
+ * ```ts
+ * import { planLandlock, LANDLOCK_SCOPE_SIGNAL } from "./landlock.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const plan = planLandlock({
+ *   abi: 7, restrictWrites: true, restrictNetwork: true, writableRoots: [],
+ *   devices: { null: { path: "/dev/null", isDirectory: false } },
+ * });
+ * assert.equal(plan.enforcement, "full");
+ * assert.equal(plan.scoped & LANDLOCK_SCOPE_SIGNAL, LANDLOCK_SCOPE_SIGNAL);
+ * ```
+ *
+ * @param input The ABI, what to restrict and the paths involved.
+ * @returns The plan.
+ */
+export function planLandlock(input: LandlockInput): LandlockPlan {
+  const abi = Math.max(0, Math.min(input.abi, LANDLOCK_ABI_LATEST));
+  const wantedFs = input.restrictWrites ? FS_ALL_RIGHTS : 0;
+  const wantedNet = input.restrictNetwork
+    ? LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP
+    : 0;
+  // Signals always: as root, `kill -9 -1` from inside must not reach the host. Abstract UNIX
+  // sockets only with the network restricted: they are how a sandboxed socket reaches a daemon.
+  const wantedScope = LANDLOCK_SCOPE_SIGNAL |
+    (input.restrictNetwork ? LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET : 0);
+  const restrictsAnything = input.restrictWrites || input.restrictNetwork;
+
+  const handledAccessFs = wantedFs & fsRightsForAbi(abi);
+  const handledAccessNet = abi >= 4 ? wantedNet : 0;
+  const scoped = restrictsAnything && abi >= 6 ? wantedScope : 0;
+
+  const dropped: string[] = [];
+  if (restrictsAnything && abi === 0) {
+    dropped.push("Landlock is not available on this kernel (ABI 0)");
+  } else if (restrictsAnything) {
+    const missingFs = wantedFs & ~handledAccessFs;
+    if (missingFs) {
+      dropped.push(
+        `filesystem rights ${fsRightNames(missingFs).join(", ")} are not restricted on ` +
+          `Landlock ABI ${abi}`,
+      );
+    }
+    if (wantedNet && !handledAccessNet) {
+      dropped.push(`TCP bind/connect are left to seccomp alone on Landlock ABI ${abi} (< 4)`);
+    }
+    if (!scoped) {
+      dropped.push(
+        `signals${
+          input.restrictNetwork ? " and abstract UNIX sockets" : ""
+        } are not scoped on Landlock ABI ${abi} (< 6)`,
+      );
+    }
+  }
+
+  const rules: LandlockRule[] = [];
+  const add = (target: LandlockPathInput | undefined, wanted: number) => {
+    if (!target) return;
+    const access = maskRuleAccess(wanted, handledAccessFs, target.isDirectory);
+    if (access) rules.push({ path: target.path, access, rights: fsRightNames(access) });
+  };
+  if (handledAccessFs) {
+    add({ path: "/", isDirectory: true }, FS_READ_RIGHTS);
+    add(input.devices.null, FS_FILE_RIGHTS);
+    // /dev/tty keeps device ioctls for terminal programs; safe only because seccomp refuses
+    // TIOCSTI and TIOCLINUX, which would let the command type into the user's shell.
+    add(
+      input.devices.tty,
+      LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_IOCTL_DEV,
+    );
+    for (const root of input.writableRoots) {
+      // No device nodes even in a writable root: as root, a block device node is a raw disk.
+      add(root, FS_ALL_RIGHTS & ~(LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_BLOCK));
+    }
+  }
+
+  const apply = (handledAccessFs | handledAccessNet | scoped) !== 0;
+  const enforcement = input.restrictWrites && !handledAccessFs
+    ? "none"
+    : dropped.length
+    ? "partial"
+    : "full";
+  return { abi, handledAccessFs, handledAccessNet, scoped, rules, dropped, apply, enforcement };
+}

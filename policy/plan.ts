@@ -1,0 +1,152 @@
+/**
+ * The sandbox plan: everything the child applies before `execve`, decided in the parent. It is
+ * what `--explain` prints, what tests assert on and what the child receives.
+ *
+ * @module
+ */
+
+import { isAbsolute, resolve } from "node:path";
+import { type LandlockPathInput, type LandlockPlan, planLandlock } from "./landlock.ts";
+import { formatPermission } from "./permission.ts";
+import {
+  type PathHost,
+  PolicyError,
+  type SandboxPolicy,
+  systemPathHost,
+} from "./sandbox_policy.ts";
+import { planSeccomp, type SeccompArch, type SeccompPlan } from "./seccomp.ts";
+
+/** The plan format's version; the child refuses any other. */
+export const PLAN_VERSION = 1;
+
+/** What the planner must know about the kernel; probed by the caller. */
+export interface KernelFacts {
+  /** The architecture the child runs on. */
+  arch: SeccompArch;
+  /** The Landlock ABI, 0 when absent or disabled. */
+  landlockAbi: number;
+}
+
+/** `PathHost` plus what the planner needs to mask rules. */
+export interface PlanHost extends PathHost {
+  /** Whether a path is a directory, or `undefined` when nothing is there. */
+  isDirectory(path: string): boolean | undefined;
+}
+
+/** The host of the running process. */
+export const systemPlanHost: PlanHost = {
+  ...systemPathHost,
+  isDirectory(path: string): boolean | undefined {
+    try {
+      return Deno.statSync(path).isDirectory;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
+  },
+};
+
+/** What to run. */
+export interface CommandSpec {
+  /** The program and its arguments; the program is searched in the command's `PATH`. */
+  argv: readonly string[];
+  /** The working folder, absolute or relative to the caller's. */
+  cwd: string;
+  /** The command's whole environment, given to `execve` only. */
+  env: Readonly<Record<string, string>>;
+}
+
+/** Everything the child does between starting and `execve`, as plain data. */
+export interface SandboxPlan {
+  /** `PLAN_VERSION`. */
+  version: number;
+  /** The program and its arguments. */
+  argv: string[];
+  /** The canonical working folder. */
+  cwd: string;
+  /** The command's environment, as `KEY=VALUE` strings for `envp`. */
+  env: string[];
+  /** The policy's permissions as a user types them. */
+  permissions: string[];
+  /** Canonical writable roots (empty with `disk-full-write-access`). */
+  writableRoots: string[];
+  /** Whether the child sets `PR_SET_NO_NEW_PRIVS`; always, when anything is restricted. */
+  noNewPrivs: boolean;
+  /** The Landlock ruleset. */
+  landlock: LandlockPlan;
+  /** The seccomp filter, or `null` when nothing is restricted. */
+  seccomp: SeccompPlan | null;
+  /** Whether the plan may run: false when Landlock is needed and absent. */
+  runnable: boolean;
+}
+
+/**
+ * Decides everything the child will apply. Pure apart from the host's path lookups.
+ *
+ * @example
+ * ```ts
+ * import { planSandbox } from "./plan.ts";
+ * import { SandboxPolicy } from "./sandbox_policy.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const plan = planSandbox(SandboxPolicy.readOnly(), { argv: ["true"], cwd: "/", env: {} }, {
+ *   arch: "x86_64",
+ *   landlockAbi: 7,
+ * });
+ * assert.equal(plan.landlock.enforcement, "full");
+ * assert.deepEqual(plan.writableRoots, []);
+ * ```
+ *
+ * @param policy The policy.
+ * @param command What to run.
+ * @param kernel The kernel's facts.
+ * @param host Where paths are looked up; the running system by default.
+ * @returns The plan.
+ * @throws {PolicyError} When the cwd or a writable root is missing, or a root is `/`.
+ */
+export function planSandbox(
+  policy: SandboxPolicy,
+  command: CommandSpec,
+  kernel: KernelFacts,
+  host: PlanHost = systemPlanHost,
+): SandboxPlan {
+  if (command.argv.length === 0 || command.argv[0] === "") {
+    throw new TypeError("No command to run");
+  }
+  const wantedCwd = isAbsolute(command.cwd) ? command.cwd : resolve(command.cwd);
+  const cwd = host.realPath(wantedCwd);
+  if (cwd === undefined || host.isDirectory(cwd) !== true) {
+    throw new PolicyError(
+      "missing-folder",
+      command.cwd,
+      `Working folder does not exist: ${command.cwd}`,
+    );
+  }
+  const restrictWrites = !policy.hasFullDiskWriteAccess();
+  const restrictNetwork = !policy.hasFullNetworkAccess();
+  const writableRoots = restrictWrites ? policy.getWritableRootsWithCwd(cwd, host) : [];
+  const describe = (path: string): LandlockPathInput | undefined => {
+    const isDirectory = host.isDirectory(path);
+    return isDirectory === undefined ? undefined : { path, isDirectory };
+  };
+  const landlock = planLandlock({
+    abi: kernel.landlockAbi,
+    restrictWrites,
+    restrictNetwork,
+    writableRoots: writableRoots.map((path) => ({ path, isDirectory: host.isDirectory(path)! })),
+    devices: { null: describe("/dev/null"), tty: describe("/dev/tty") },
+  });
+  const restricted = restrictWrites || restrictNetwork;
+  return {
+    version: PLAN_VERSION,
+    argv: [...command.argv],
+    cwd,
+    env: Object.entries(command.env).map(([key, value]) => `${key}=${value}`),
+    permissions: policy.permissions.map(formatPermission),
+    writableRoots,
+    noNewPrivs: restricted,
+    landlock,
+    seccomp: restricted ? planSeccomp({ arch: kernel.arch, restrictNetwork }) : null,
+    runnable: landlock.enforcement !== "none",
+  };
+}

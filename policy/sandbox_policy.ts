@@ -1,0 +1,228 @@
+/**
+ * The sandbox policy: a set of additive permissions and the questions the planner asks of it.
+ *
+ * @module
+ */
+
+import { isAbsolute, resolve } from "node:path";
+import { formatPermission, parsePermission, type SandboxPermission } from "./permission.ts";
+
+/** What `getWritableRootsWithCwd` needs from the system, so that the policy stays pure. */
+export interface PathHost {
+  /** The user's temporary folder (`$TMPDIR`), or `undefined` when it is not set. */
+  tmpdir(): string | undefined;
+  /** The canonical path (symlinks resolved), or `undefined` when nothing exists there. */
+  realPath(path: string): string | undefined;
+}
+
+/** Why a policy cannot be turned into writable roots. */
+export type PolicyErrorKind = "missing-folder" | "filesystem-root";
+
+/** Thrown when a policy names a writable root that cannot be used. */
+export class PolicyError extends Error {
+  /** What went wrong, to switch on. */
+  readonly kind: PolicyErrorKind;
+  /** The path as the policy gave it. */
+  readonly path: string;
+
+  /**
+   * @param kind What went wrong.
+   * @param path The path as the policy gave it.
+   * @param message The full message.
+   */
+  constructor(kind: PolicyErrorKind, path: string, message: string) {
+    super(message);
+    this.name = "PolicyError";
+    this.kind = kind;
+    this.path = path;
+  }
+}
+
+/** The host of the running process: `Deno.realPathSync` and `$TMPDIR`. */
+export const systemPathHost: PathHost = {
+  tmpdir: () => Deno.env.get("TMPDIR") || undefined,
+  realPath(path: string): string | undefined {
+    try {
+      return Deno.realPathSync(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
+  },
+};
+
+/**
+ * A sandbox policy: exactly the permissions it was made of, nothing implied.
+ *
+ * @example Ask the questions the planner asks
+ * ```ts
+ * import { SandboxPolicy } from "./sandbox_policy.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const policy = SandboxPolicy.fullAuto();
+ * assert.equal(policy.hasFullDiskReadAccess(), true);
+ * assert.equal(policy.hasFullDiskWriteAccess(), false);
+ * assert.equal(policy.hasFullNetworkAccess(), false);
+ * ```
+ */
+export class SandboxPolicy {
+  /** The permissions, without duplicates, in the order first given. */
+  readonly permissions: readonly SandboxPermission[];
+
+  /**
+   * @param permissions Permissions in either form `parsePermission` accepts, or already parsed.
+   */
+  constructor(permissions: Iterable<SandboxPermission | string | Record<string, unknown>> = []) {
+    const seen = new Map<string, SandboxPermission>();
+    for (const value of permissions) {
+      // Already-parsed values are checked too: a library caller's object is untrusted input.
+      const permission = parsePermission(isPermission(value) ? objectForm(value) : value);
+      const key = formatPermission(permission);
+      if (!seen.has(key)) seen.set(key, Object.freeze({ ...permission }));
+    }
+    this.permissions = Object.freeze([...seen.values()]);
+  }
+
+  /**
+   * Read access everywhere, no write, no network.
+   * @returns The policy.
+   */
+  static readOnly(): SandboxPolicy {
+    return new SandboxPolicy([{ kind: "disk-full-read-access" }]);
+  }
+
+  /**
+   * Read access everywhere and write access beneath the given folders only.
+   * @param roots The writable folders.
+   * @returns The policy.
+   */
+  static readOnlyWithWritableRoots(roots: readonly string[]): SandboxPolicy {
+    return new SandboxPolicy([
+      { kind: "disk-full-read-access" },
+      ...roots.map((folder): SandboxPermission => ({ kind: "disk-write-folder", folder })),
+    ]);
+  }
+
+  /**
+   * Full read, write in the cwd and both temporary folders, no network.
+   * @returns The policy.
+   */
+  static fullAuto(): SandboxPolicy {
+    return new SandboxPolicy([
+      { kind: "disk-full-read-access" },
+      { kind: "disk-write-cwd" },
+      { kind: "disk-write-platform-user-temp-folder" },
+      { kind: "disk-write-platform-global-temp-folder" },
+    ]);
+  }
+
+  #has(kind: SandboxPermission["kind"]): boolean {
+    return this.permissions.some((permission) => permission.kind === kind);
+  }
+
+  /**
+   * Whether the policy grants reading the whole filesystem.
+   * @returns `true` with `disk-full-read-access`.
+   */
+  hasFullDiskReadAccess(): boolean {
+    return this.#has("disk-full-read-access");
+  }
+
+  /**
+   * Whether the policy grants writing anywhere.
+   * @returns `true` with `disk-full-write-access`.
+   */
+  hasFullDiskWriteAccess(): boolean {
+    return this.#has("disk-full-write-access");
+  }
+
+  /**
+   * Whether the policy grants the network.
+   * @returns `true` with `network-full-access`.
+   */
+  hasFullNetworkAccess(): boolean {
+    return this.#has("network-full-access");
+  }
+
+  /**
+   * The folders the command may write beneath, canonicalised once, without duplicates.
+   *
+   * The cwd is included with `disk-write-cwd`, `$TMPDIR` and `/tmp` only when asked for; a
+   * temporary folder that does not exist is skipped, a missing cwd or explicit folder is an
+   * error. A root that resolves to `/` is refused: writing everywhere must be asked for by
+   * name, with `disk-full-write-access`.
+   *
+   * @example
+   * ```ts
+   * import { SandboxPolicy } from "./sandbox_policy.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const host = { tmpdir: () => "/tmp", realPath: (path: string) => path };
+   * const roots = SandboxPolicy.fullAuto().getWritableRootsWithCwd("/work", host);
+   * assert.deepEqual(roots, ["/work", "/tmp"]);
+   * ```
+   *
+   * @param cwd The command's working folder; relative folders are resolved against it.
+   * @param host Where paths are resolved; the running system by default.
+   * @returns Canonical absolute paths.
+   * @throws {PolicyError} When a root is missing or is `/`.
+   */
+  getWritableRootsWithCwd(cwd: string, host: PathHost = systemPathHost): string[] {
+    const wanted: { path: string; optional: boolean; what: string }[] = [];
+    for (const permission of this.permissions) {
+      switch (permission.kind) {
+        case "disk-write-cwd":
+          wanted.push({ path: cwd, optional: false, what: "the working folder" });
+          break;
+        case "disk-write-platform-user-temp-folder": {
+          const tmpdir = host.tmpdir();
+          if (tmpdir) wanted.push({ path: tmpdir, optional: true, what: "$TMPDIR" });
+          break;
+        }
+        case "disk-write-platform-global-temp-folder":
+          wanted.push({ path: "/tmp", optional: true, what: "/tmp" });
+          break;
+        case "disk-write-folder":
+          wanted.push({ path: permission.folder, optional: false, what: "writable folder" });
+          break;
+      }
+    }
+    const roots: string[] = [];
+    for (const { path, optional, what } of wanted) {
+      const absolute = isAbsolute(path) ? path : resolve(cwd, path);
+      const real = host.realPath(absolute);
+      if (real === undefined) {
+        if (optional) continue;
+        throw new PolicyError(
+          "missing-folder",
+          path,
+          `${capitalise(what)} does not exist: ${path}`,
+        );
+      }
+      if (real === "/") {
+        throw new PolicyError(
+          "filesystem-root",
+          path,
+          `${capitalise(what)} ${path} resolves to /; ask for disk-full-write-access instead`,
+        );
+      }
+      if (!roots.includes(real)) roots.push(real);
+    }
+    return roots;
+  }
+}
+
+function capitalise(text: string): string {
+  return text.startsWith("$") ? text : text[0].toUpperCase() + text.slice(1);
+}
+
+function objectForm(permission: SandboxPermission): Record<string, unknown> {
+  return permission.kind === "disk-write-folder"
+    ? { [permission.kind]: { folder: permission.folder } }
+    : { [permission.kind]: {} };
+}
+
+function isPermission(value: unknown): value is SandboxPermission {
+  return value !== null && typeof value === "object" && "kind" in value &&
+    typeof (value as { kind: unknown }).kind === "string";
+}

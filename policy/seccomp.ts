@@ -1,0 +1,315 @@
+/**
+ * The seccomp part of a plan: the filter as data (which syscall, which condition on its
+ * arguments, which action), and one function that compiles it to classic BPF. Pure.
+ *
+ * @module
+ */
+
+// Constants from include/uapi/linux/seccomp.h, audit.h, filter.h, socket.h and asm/ioctls.h.
+export const SECCOMP_RET_KILL_PROCESS = 0x80000000;
+export const SECCOMP_RET_ERRNO = 0x00050000;
+export const SECCOMP_RET_ALLOW = 0x7fff0000;
+export const AUDIT_ARCH_X86_64 = 0xc000003e;
+export const AUDIT_ARCH_AARCH64 = 0xc00000b7;
+export const AUDIT_ARCH_I386 = 0x40000003;
+export const X32_SYSCALL_BIT = 0x40000000;
+export const EPERM = 1;
+export const AF_UNIX = 1;
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const AF_NETLINK = 16;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_RAW = 3;
+export const SOCK_SEQPACKET = 5;
+export const SOCK_TYPE_MASK = 0xf;
+export const TIOCSTI = 0x5412;
+export const TIOCLINUX = 0x541c;
+
+export const BPF_LD_W_ABS = 0x20;
+export const BPF_ALU_AND_K = 0x54;
+export const BPF_JMP_JEQ_K = 0x15;
+export const BPF_JMP_JSET_K = 0x45;
+export const BPF_RET_K = 0x06;
+
+/** `struct seccomp_data` offsets. */
+export const SECCOMP_DATA_NR = 0;
+export const SECCOMP_DATA_ARCH = 4;
+/** Offset of `args[i]`'s low 32 bits (little-endian; both supported architectures are). */
+export const seccompDataArgLow = (i: number): number => 16 + 8 * i;
+/** Offset of `args[i]`'s high 32 bits. */
+export const seccompDataArgHigh = (i: number): number => 20 + 8 * i;
+
+/** The architectures this sandbox has syscall tables for. */
+export type SeccompArch = "x86_64" | "aarch64";
+
+/** Syscall numbers per architecture, for every syscall the filter names. */
+export const SYSCALL_NUMBERS: Record<SeccompArch, Record<string, number>> = {
+  x86_64: {
+    ioctl: 16,
+    socket: 41,
+    connect: 42,
+    accept: 43,
+    sendto: 44,
+    bind: 49,
+    listen: 50,
+    socketpair: 53,
+    accept4: 288,
+    io_uring_setup: 425,
+    io_uring_enter: 426,
+    io_uring_register: 427,
+  },
+  aarch64: {
+    ioctl: 29,
+    socket: 198,
+    socketpair: 199,
+    bind: 200,
+    listen: 201,
+    accept: 202,
+    connect: 203,
+    sendto: 206,
+    accept4: 242,
+    io_uring_setup: 425,
+    io_uring_enter: 426,
+    io_uring_register: 427,
+  },
+};
+
+/** The `AUDIT_ARCH_*` value each architecture's native syscalls report. */
+export const AUDIT_ARCH: Record<SeccompArch, number> = {
+  x86_64: AUDIT_ARCH_X86_64,
+  aarch64: AUDIT_ARCH_AARCH64,
+};
+
+/**
+ * A test on one argument's low 32 bits (every argument tested is a C `int` or `unsigned int`,
+ * of which the kernel reads only the low half), or on a whole 64-bit pointer being non-NULL.
+ */
+export type ArgCondition =
+  | { arg: number; op: "eq" | "ne"; value: number; mask?: number }
+  | { arg: number; op: "nonzero64" };
+
+/** One row of the filter: when `syscall` is called and every condition holds, fail with errno. */
+export interface SeccompRule {
+  /** The syscall's name, looked up in `SYSCALL_NUMBERS`. */
+  syscall: string;
+  /** All must hold; none means always. */
+  when: ArgCondition[];
+  /** The errno returned instead of running the syscall. */
+  errno: number;
+  /** The threat this row closes, in one line, for `--explain` and for reviewers. */
+  why: string;
+}
+
+/** What the filter is built from. */
+export interface SeccompInput {
+  /** The architecture of the process that installs the filter. */
+  arch: SeccompArch;
+  /** Whether the network is restricted (no `network-full-access`). */
+  restrictNetwork: boolean;
+}
+
+/** One classic BPF instruction (`struct sock_filter`). */
+export interface BpfInstruction {
+  code: number;
+  jt: number;
+  jf: number;
+  k: number;
+}
+
+/** The seccomp part of a sandbox plan. */
+export interface SeccompPlan {
+  /** The architecture the program checks for. */
+  arch: SeccompArch;
+  /** The rows, in the order they are tested. */
+  rules: SeccompRule[];
+  /** What happens to other architectures and to x32 syscall numbers, in words. */
+  refused: string[];
+  /** The compiled program. */
+  program: BpfInstruction[];
+}
+
+/**
+ * The filter's rows for a policy. Anything not listed is allowed.
+ *
+ * @param restrictNetwork Whether the network rows are included.
+ * @returns The rows, in order.
+ */
+export function seccompRules(restrictNetwork: boolean): SeccompRule[] {
+  const rules: SeccompRule[] = [
+    {
+      syscall: "ioctl",
+      when: [{ arg: 1, op: "eq", value: TIOCSTI }],
+      errno: EPERM,
+      why:
+        "TIOCSTI pushes keystrokes into the terminal's input: commands typed into the user's shell",
+    },
+    {
+      syscall: "ioctl",
+      when: [{ arg: 1, op: "eq", value: TIOCLINUX }],
+      errno: EPERM,
+      why: "TIOCLINUX can paste the console selection into its input, like TIOCSTI",
+    },
+  ];
+  if (!restrictNetwork) return rules;
+  const deny = (syscall: string, why: string, when: ArgCondition[] = []) =>
+    rules.push({ syscall, when, errno: EPERM, why });
+  deny("socket", "a socket of any family but AF_UNIX reaches a network (IP, netlink, packet)", [
+    { arg: 0, op: "ne", value: AF_UNIX },
+  ]);
+  deny(
+    "socket",
+    "an AF_UNIX datagram socket can send to a path or abstract name outside (journald, /dev/log)",
+    [
+      { arg: 1, op: "ne", value: SOCK_STREAM, mask: SOCK_TYPE_MASK },
+      { arg: 1, op: "ne", value: SOCK_SEQPACKET, mask: SOCK_TYPE_MASK },
+    ],
+  );
+  deny("socketpair", "only AF_UNIX pairs exist; refuse the rest outright", [
+    { arg: 0, op: "ne", value: AF_UNIX },
+  ]);
+  deny(
+    "socketpair",
+    "a datagram pair still sends to any named address given to sendmsg; stream pairs cannot",
+    [
+      { arg: 1, op: "ne", value: SOCK_STREAM, mask: SOCK_TYPE_MASK },
+      { arg: 1, op: "ne", value: SOCK_SEQPACKET, mask: SOCK_TYPE_MASK },
+    ],
+  );
+  deny("connect", "connect reaches a listener outside (TCP, or a UNIX socket path or name)");
+  deny("bind", "bind offers a service to the outside, or a UNIX name to rendezvous on");
+  deny("listen", "listen accepts connections from outside");
+  deny("accept", "accept takes connections on an inherited listening socket");
+  deny("accept4", "accept4 is accept with flags");
+  deny("sendto", "sendto with a destination address sends a datagram anywhere", [
+    { arg: 4, op: "nonzero64" },
+  ]);
+  deny(
+    "io_uring_setup",
+    "io_uring opens sockets and connects (IORING_OP_SOCKET/CONNECT) without these syscalls",
+  );
+  deny("io_uring_enter", "io_uring submits work that seccomp never sees");
+  deny("io_uring_register", "io_uring registers files and buffers for that work");
+  return rules;
+}
+
+/**
+ * Plans the filter: its rows and the compiled program.
+ *
+ * @example
+ * ```ts
+ * import { planSeccomp } from "./seccomp.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const plan = planSeccomp({ arch: "x86_64", restrictNetwork: true });
+ * assert.ok(plan.program.length > 10);
+ * ```
+ *
+ * @param input The architecture and what to restrict.
+ * @returns The plan.
+ */
+export function planSeccomp(input: SeccompInput): SeccompPlan {
+  const rules = seccompRules(input.restrictNetwork);
+  const refused = [
+    `any architecture but ${input.arch} (the 32-bit int 0x80 entry included): process killed`,
+  ];
+  if (input.arch === "x86_64") refused.push("x32 syscall numbers (bit 30 set): process killed");
+  return { arch: input.arch, rules, refused, program: compileSeccomp(input.arch, rules) };
+}
+
+type Label = { label: string };
+type Target = number | Label;
+interface PendingInstruction {
+  code: number;
+  jt: Target;
+  jf: Target;
+  k: number;
+}
+
+/**
+ * Compiles filter rows to a classic BPF program. The architecture check comes first: any other
+ * `AUDIT_ARCH`, and on x86_64 any number with the x32 bit, kills the process; then each syscall
+ * that has rows is tested once, its rows in order (the first whose conditions all hold returns
+ * its errno); anything else is allowed.
+ *
+ * @param arch The architecture whose numbers and `AUDIT_ARCH` are used.
+ * @param rules The rows.
+ * @returns The program, at most 4096 instructions.
+ */
+export function compileSeccomp(arch: SeccompArch, rules: readonly SeccompRule[]): BpfInstruction[] {
+  const numbers = SYSCALL_NUMBERS[arch];
+  const out: PendingInstruction[] = [];
+  const labels = new Map<string, number>();
+  const emit = (code: number, k: number, jt: Target = 0, jf: Target = 0) =>
+    out.push({ code, jt, jf, k });
+  const mark = (label: string) => labels.set(label, out.length);
+  const to = (label: string): Label => ({ label });
+
+  emit(BPF_LD_W_ABS, SECCOMP_DATA_ARCH);
+  emit(BPF_JMP_JEQ_K, AUDIT_ARCH[arch], 1, 0);
+  emit(BPF_RET_K, SECCOMP_RET_KILL_PROCESS);
+  emit(BPF_LD_W_ABS, SECCOMP_DATA_NR);
+  if (arch === "x86_64") {
+    emit(BPF_JMP_JSET_K, X32_SYSCALL_BIT, 0, 1);
+    emit(BPF_RET_K, SECCOMP_RET_KILL_PROCESS);
+  }
+
+  const bySyscall = new Map<string, SeccompRule[]>();
+  for (const rule of rules) {
+    if (numbers[rule.syscall] === undefined) {
+      throw new Error(`No ${arch} syscall number for ${rule.syscall}`);
+    }
+    bySyscall.set(rule.syscall, [...(bySyscall.get(rule.syscall) ?? []), rule]);
+  }
+
+  let group = 0;
+  for (const [syscall, rows] of bySyscall) {
+    const next = `group${group++}`;
+    // Only this test jumps to the next group, so the accumulator still holds the number there.
+    emit(BPF_JMP_JEQ_K, numbers[syscall], 0, to(next));
+    rows.forEach((row, index) => {
+      const fail = `${next}.row${index}`;
+      for (const condition of row.when) {
+        if (condition.op === "nonzero64") {
+          const nonzero = `${fail}.nonzero${condition.arg}`;
+          emit(BPF_LD_W_ABS, seccompDataArgLow(condition.arg));
+          emit(BPF_JMP_JEQ_K, 0, 0, to(nonzero));
+          emit(BPF_LD_W_ABS, seccompDataArgHigh(condition.arg));
+          emit(BPF_JMP_JEQ_K, 0, to(fail), 0);
+          mark(nonzero);
+          continue;
+        }
+        emit(BPF_LD_W_ABS, seccompDataArgLow(condition.arg));
+        if (condition.mask !== undefined) emit(BPF_ALU_AND_K, condition.mask >>> 0);
+        if (condition.op === "eq") emit(BPF_JMP_JEQ_K, condition.value >>> 0, 0, to(fail));
+        else emit(BPF_JMP_JEQ_K, condition.value >>> 0, to(fail), 0);
+      }
+      emit(BPF_RET_K, (SECCOMP_RET_ERRNO | (row.errno & 0xffff)) >>> 0);
+      mark(fail);
+    });
+    emit(BPF_RET_K, SECCOMP_RET_ALLOW);
+    mark(next);
+  }
+  emit(BPF_RET_K, SECCOMP_RET_ALLOW);
+
+  const program = out.map((instruction, index): BpfInstruction => {
+    const resolve = (target: Target): number => {
+      if (typeof target === "number") return target;
+      const at = labels.get(target.label);
+      if (at === undefined) throw new Error(`Unresolved BPF label ${target.label}`);
+      const offset = at - index - 1;
+      if (offset < 0 || offset > 255) {
+        throw new Error(`BPF jump to ${target.label} out of range: ${offset}`);
+      }
+      return offset;
+    };
+    return {
+      code: instruction.code,
+      jt: resolve(instruction.jt),
+      jf: resolve(instruction.jf),
+      k: instruction.k,
+    };
+  });
+  if (program.length > 4096) throw new Error(`BPF program too long: ${program.length}`);
+  return program;
+}
