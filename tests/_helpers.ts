@@ -1,0 +1,76 @@
+// Shared by the end-to-end tests: run the CLI as a user would, find tools, make temp folders.
+
+import { fileURLToPath } from "node:url";
+
+/** The CLI's entry, as a path. */
+export const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+
+/** What a finished process left. */
+export interface Output {
+  code: number;
+  signal: Deno.Signal | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The two ways the CLI runs a command; end-to-end cases run in both. */
+export const MODES: readonly { name: string; flags: readonly string[] }[] = [
+  { name: "in place", flags: [] },
+  { name: "supervised", flags: ["--timeout", "60000"] },
+];
+
+/** Runs any program to completion, capturing its output. */
+export async function run(
+  program: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: Record<string, string>; stdin?: string } = {},
+): Promise<Output> {
+  const child = new Deno.Command(program, {
+    args: [...args],
+    cwd: options.cwd,
+    env: options.env,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const { code, signal, stdout, stderr } = await child.output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code, signal, stdout: decode(stdout), stderr: decode(stderr) };
+}
+
+/** Runs the CLI (`deno run -A main.ts ARGS`). */
+export function runCli(
+  args: readonly string[],
+  options: { cwd?: string; env?: Record<string, string>; stdin?: string } = {},
+): Promise<Output> {
+  return run(Deno.execPath(), ["run", "--allow-all", "--quiet", MAIN, ...args], options);
+}
+
+/** The path of a tool on PATH, or `undefined`: a missing tool makes a visible skip. */
+export function which(tool: string): string | undefined {
+  for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
+    const path = `${dir || "."}/${tool}`;
+    try {
+      const info = Deno.statSync(path);
+      if (info.isFile && (info.mode ?? 0) & 0o111) return path;
+    } catch {
+      // Not here.
+    }
+  }
+  return undefined;
+}
+
+/** A test's name with the reason it is skipped, so a skip is never silent. */
+export function skipReason(name: string, missing: string | undefined): string {
+  return missing ? `${name} (skipped: ${missing})` : name;
+}
+
+/** A fresh temporary folder, canonical (so it matches the sandbox's resolved roots). */
+export function tempDir(): string {
+  return Deno.realPathSync(Deno.makeTempDirSync({ prefix: "llmx-test-" }));
+}
