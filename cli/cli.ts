@@ -87,7 +87,7 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
       probeKernel(),
     );
   } catch (error) {
-    if (error instanceof UsageError || error instanceof PolicyError || error instanceof TypeError) {
+    if (error instanceof UsageError || error instanceof PolicyError) {
       fail(error.message);
       return EXIT_USAGE;
     }

@@ -102,7 +102,8 @@ export interface SandboxPlan {
  * @param kernel The kernel's facts.
  * @param host Where paths are looked up; the running system by default.
  * @returns The plan.
- * @throws {PolicyError} When the cwd or a writable root is missing, or a root is `/`.
+ * @throws {PolicyError} When the cwd or a writable root is missing, a root is `/`, or the
+ * command cannot be passed to `execve`.
  */
 export function planSandbox(
   policy: SandboxPolicy,
@@ -110,9 +111,7 @@ export function planSandbox(
   kernel: KernelFacts,
   host: PlanHost = systemPlanHost,
 ): SandboxPlan {
-  if (command.argv.length === 0 || command.argv[0] === "") {
-    throw new TypeError("No command to run");
-  }
+  validateCommand(command);
   const wantedCwd = isAbsolute(command.cwd) ? command.cwd : resolve(command.cwd);
   const cwd = host.realPath(wantedCwd);
   if (cwd === undefined || host.isDirectory(cwd) !== true) {
@@ -149,4 +148,20 @@ export function planSandbox(
     seccomp: restricted ? planSeccomp({ arch: kernel.arch, restrictNetwork }) : null,
     runnable: landlock.enforcement !== "none",
   };
+}
+
+function validateCommand(command: CommandSpec): void {
+  const invalid = (what: string, value: string) =>
+    new PolicyError("invalid-command", value, `Invalid ${what}: ${JSON.stringify(value)}`);
+  if (command.argv.length === 0 || command.argv[0] === "") {
+    throw new PolicyError("invalid-command", "", "No command to run");
+  }
+  // execve takes C strings: a NUL would silently cut an argument or a variable short.
+  for (const arg of command.argv) if (arg.includes("\0")) throw invalid("argument", arg);
+  for (const [key, value] of Object.entries(command.env)) {
+    if (key === "" || key.includes("=") || key.includes("\0")) {
+      throw invalid("environment variable name", key);
+    }
+    if (value.includes("\0")) throw invalid(`value for ${key}`, value);
+  }
 }

@@ -16,9 +16,9 @@ export interface PathHost {
 }
 
 /** Why a policy cannot be turned into writable roots. */
-export type PolicyErrorKind = "missing-folder" | "filesystem-root";
+export type PolicyErrorKind = "missing-folder" | "filesystem-root" | "invalid-command";
 
-/** Thrown when a policy names a writable root that cannot be used. */
+/** Thrown when a policy or a command cannot be planned: nothing runs. */
 export class PolicyError extends Error {
   /** What went wrong, to switch on. */
   readonly kind: PolicyErrorKind;

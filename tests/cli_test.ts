@@ -1,0 +1,191 @@
+// End to end: the CLI contract (options, exit codes, messages) that tests and tools rely on.
+
+import assert from "node:assert/strict";
+import denoJson from "../deno.json" with { type: "json" };
+import { MODES, run, runCli, tempDir } from "./_helpers.ts";
+import { SandboxPolicy } from "../policy/sandbox_policy.ts";
+import { planSandbox } from "../policy/plan.ts";
+import { probeKernel } from "../exec/kernel.ts";
+import { runSupervised } from "../exec/supervise.ts";
+import { SandboxError } from "../exec/errors.ts";
+
+Deno.test("a wrong invocation exits 2 with one line naming the value, and runs nothing", async (t) => {
+  const dir = tempDir();
+  const marker = `${dir}/marker`;
+  const touch = ["--", "touch", marker];
+  const write = ["-s", `disk-write-folder=${dir}`];
+  const cases: [string, string[], RegExp][] = [
+    ["unknown option", ["--frobnicate", ...touch], /--frobnicate/],
+    ["unknown short option", ["-x", ...touch], /-x/],
+    ["unknown permission", ["-s", "disk-write-everything", ...touch], /disk-write-everything/],
+    ["permission without its folder", ["-s", "disk-write-folder=", ...touch], /disk-write-folder/],
+    ["missing writable folder", ["-s", `disk-write-folder=${dir}/nope`, ...touch], /nope/],
+    ["writable root that is /", ["-s", "disk-write-folder=/", ...touch], /disk-full-write-access/],
+    ["bad timeout", ["--timeout", "soon", ...write, ...touch], /soon/],
+    ["zero timeout", ["--timeout", "0", ...write, ...touch], /"0"/],
+    ["missing option value", [...write, "--timeout"], /--timeout/],
+    ["missing cwd", ["--cwd", `${dir}/gone`, ...write, ...touch], /gone/],
+    ["no command", [...write], /No command/],
+  ];
+  try {
+    // Positive control: the marker command does create the marker.
+    const ok = await runCli([...write, ...touch]);
+    assert.equal(ok.code, 0, ok.stderr);
+    Deno.removeSync(marker);
+    for (const [name, args, names] of cases) {
+      await t.step(name, async () => {
+        const out = await runCli(args);
+        assert.equal(out.code, 2, out.stderr);
+        assert.match(out.stderr, names);
+        assert.equal(out.stderr.trimEnd().split("\n").length, 1, out.stderr);
+        assert.equal(out.stdout, "");
+        assert.throws(() => Deno.statSync(marker), Deno.errors.NotFound);
+      });
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("--help shows usage with examples and --version the package version", async () => {
+  for (const flag of ["-h", "--help"]) {
+    const out = await runCli([flag]);
+    assert.equal(out.code, 0);
+    assert.match(out.stdout, /Usage: llmx-sandbox/);
+    assert.match(out.stdout, /Examples:/);
+  }
+  for (const flag of ["-V", "--version"]) {
+    const out = await runCli([flag]);
+    assert.equal(out.code, 0);
+    assert.equal(out.stdout, `llmx-sandbox ${denoJson.version}\n`);
+  }
+});
+
+Deno.test("options end at the first argument that is not an option", async () => {
+  const out = await runCli(["echo", "-s", "--timeout", "x"]);
+  assert.equal(out.code, 0, out.stderr);
+  assert.equal(out.stdout, "-s --timeout x\n");
+  const dashes = await runCli(["--", "echo", "--", "-V"]);
+  assert.equal(dashes.stdout, "-- -V\n");
+});
+
+Deno.test("exit codes: the command's own, 128+N for a signal, 126, 127", async (t) => {
+  const dir = tempDir();
+  try {
+    Deno.writeTextFileSync(`${dir}/not-executable`, "echo hi\n", { mode: 0o644 });
+    Deno.writeTextFileSync(`${dir}/no-shebang`, "echo from-sh\n", { mode: 0o755 });
+    for (const mode of MODES) {
+      await t.step(mode.name, async () => {
+        assert.equal((await runCli([...mode.flags, "--", "sh", "-c", "exit 7"])).code, 7);
+        const own125 = await runCli([...mode.flags, "--", "sh", "-c", "exit 125"]);
+        assert.equal(own125.code, 125);
+        assert.equal(own125.stderr, "", "a command's own 125 is not a sandbox failure");
+        const killed = await runCli([...mode.flags, "--", "sh", "-c", "kill -TERM $$"]);
+        assert.ok(killed.code === 143 || killed.signal === "SIGTERM", JSON.stringify(killed));
+        const missing = await runCli([...mode.flags, "--", "no-such-command-llmx"]);
+        assert.equal(missing.code, 127);
+        assert.match(missing.stderr, /no-such-command-llmx: command not found/);
+        const missingPath = await runCli([...mode.flags, "--", `${dir}/absent`]);
+        assert.equal(missingPath.code, 127);
+        assert.match(missingPath.stderr, /absent: No such file or directory/);
+        const notExec = await runCli([...mode.flags, "--", `${dir}/not-executable`]);
+        assert.equal(notExec.code, 126);
+        assert.match(notExec.stderr, /not-executable: Permission denied/);
+        const script = await runCli([...mode.flags, "--cwd", dir, "--", "./no-shebang"]);
+        assert.equal(script.stdout, "from-sh\n", script.stderr);
+      });
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a timeout kills the command and exits 124", async () => {
+  const dir = tempDir();
+  try {
+    const pidFile = `${dir}/pid`;
+    const started = Date.now();
+    const out = await runCli([
+      "-s",
+      `disk-write-folder=${dir}`,
+      "--timeout",
+      "300",
+      "--",
+      "sh",
+      "-c",
+      `echo $$ > ${pidFile}; sleep 30 & wait`,
+    ]);
+    assert.equal(out.code, 124, out.stderr);
+    assert.match(out.stderr, /timed out after 300 ms/);
+    assert.ok(Date.now() - started < 20_000, "returned long before the command would have");
+    const pid = Deno.readTextFileSync(pidFile).trim();
+    assert.throws(() => Deno.statSync(`/proc/${pid}`), Deno.errors.NotFound);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("the supervisor forwards SIGTERM to the command", async () => {
+  const dir = tempDir();
+  try {
+    const fifo = `${dir}/ready`;
+    await run("mkfifo", [fifo]);
+    const cli = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        new URL("../main.ts", import.meta.url).pathname,
+        "-s",
+        `disk-write-folder=${dir}`,
+        "--timeout",
+        "60000",
+        "--",
+        "sh",
+        "-c",
+        `trap 'echo got-term; exit 3' TERM; echo ready > ${fifo}; while :; do sleep 0.1; done`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // Opening a FIFO for reading waits for the writer: the command is running.
+    const ready = await Deno.readTextFile(fifo);
+    assert.equal(ready, "ready\n");
+    cli.kill("SIGTERM");
+    const out = await cli.output();
+    assert.equal(new TextDecoder().decode(out.stdout), "got-term\n");
+    assert.equal(out.code, 3);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a sandbox that cannot be applied runs nothing and is told apart from exit 125", async () => {
+  const dir = tempDir();
+  const root = `${dir}/root`;
+  Deno.mkdirSync(root);
+  try {
+    const plan = planSandbox(
+      SandboxPolicy.readOnlyWithWritableRoots([root]),
+      { argv: ["touch", `${dir}/marker`], cwd: dir, env: { PATH: "/usr/bin:/bin" } },
+      probeKernel(),
+    );
+    // Positive control: the plan runs as it is.
+    assert.equal((await runSupervised({ ...plan, argv: ["true"] })).exitCode, 0);
+    // The root vanishes between planning and applying: the child must refuse, not run.
+    Deno.removeSync(root);
+    await assert.rejects(
+      () => runSupervised(plan),
+      (error: unknown) =>
+        error instanceof SandboxError && error.kind === "apply-failed" &&
+        error.message.includes(root),
+    );
+    assert.throws(() => Deno.statSync(`${dir}/marker`), Deno.errors.NotFound);
+    await assert.rejects(
+      () => runSupervised({ ...plan, version: 999 }),
+      (error: unknown) => error instanceof SandboxError && /version 999/.test(error.message),
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
