@@ -1,0 +1,85 @@
+// End to end: the command's environment reaches only execve. An LD_PRELOAD meant for the
+// command must never run in the still unrestricted Deno child.
+
+import assert from "node:assert/strict";
+import { run, skipReason, tempDir, which } from "./_helpers.ts";
+import { SandboxPolicy } from "../policy/sandbox_policy.ts";
+import { planSandbox } from "../policy/plan.ts";
+import { probeKernel } from "../exec/kernel.ts";
+import { runSupervised } from "../exec/supervise.ts";
+
+const noGcc = which("gcc") ? undefined : "gcc not installed";
+
+Deno.test({
+  name: skipReason("an LD_PRELOAD for the command runs only inside the sandbox", noGcc),
+  ignore: noGcc !== undefined,
+}, async () => {
+  const dir = tempDir();
+  const work = `${dir}/work`;
+  Deno.mkdirSync(work);
+  try {
+    // The library's constructor appends its process's name to a file outside the writable root.
+    const marker = `${dir}/marker`;
+    Deno.writeTextFileSync(
+      `${dir}/preload.c`,
+      `#include <stdio.h>
+       __attribute__((constructor)) static void hit(void) {
+         char name[64] = "?"; FILE *comm = fopen("/proc/self/comm", "r");
+         if (comm) { fscanf(comm, "%63s", name); fclose(comm); }
+         FILE *out = fopen("${marker}", "a"); if (out) { fprintf(out, "%s\\n", name); fclose(out); }
+       }`,
+    );
+    const built = await run("gcc", [
+      "-shared",
+      "-fPIC",
+      "-o",
+      `${dir}/preload.so`,
+      `${dir}/preload.c`,
+    ]);
+    assert.equal(built.code, 0, built.stderr);
+    const env = { PATH: "/usr/bin:/bin", LD_PRELOAD: `${dir}/preload.so` };
+
+    // Positive control: without the sandbox the library runs and writes the marker.
+    const direct = await run("true", [], { env });
+    assert.equal(direct.code, 0);
+    assert.equal(Deno.readTextFileSync(marker), "true\n");
+    Deno.removeSync(marker);
+
+    const plan = planSandbox(
+      SandboxPolicy.readOnlyWithWritableRoots([work]),
+      { argv: ["true"], cwd: work, env },
+      probeKernel(),
+    );
+    const status = await runSupervised(plan);
+    assert.equal(status.exitCode, 0);
+    // Neither the Deno child (no LD_PRELOAD in its environment) nor the sandboxed command
+    // (Landlock denies the write) left a marker.
+    assert.throws(() => Deno.statSync(marker), Deno.errors.NotFound);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("the command gets exactly the environment of the plan", async () => {
+  const dir = tempDir();
+  try {
+    const plan = planSandbox(
+      SandboxPolicy.readOnlyWithWritableRoots([dir]),
+      {
+        argv: ["sh", "-c", `env > ${dir}/env`],
+        cwd: dir,
+        env: { PATH: "/usr/bin:/bin", ONLY: "me" },
+      },
+      probeKernel(),
+    );
+    assert.equal((await runSupervised(plan)).exitCode, 0);
+    const lines = Deno.readTextFileSync(`${dir}/env`).trim().split("\n").sort();
+    // sh adds PWD; nothing of the caller's or the Deno child's environment leaks in.
+    assert.deepEqual(lines.filter((line) => !line.startsWith("PWD=")), [
+      "ONLY=me",
+      "PATH=/usr/bin:/bin",
+    ]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
