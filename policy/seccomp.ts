@@ -154,16 +154,18 @@ export function seccompRules(restrictNetwork: boolean): SeccompRule[] {
   if (!restrictNetwork) return rules;
   const deny = (syscall: string, why: string, when: ArgCondition[] = []) =>
     rules.push({ syscall, when, errno: EPERM, why });
+  // The type argument carries SOCK_NONBLOCK and SOCK_CLOEXEC above the type itself.
+  const notStreamOrSeqpacket: ArgCondition[] = [
+    { arg: 1, op: "ne", value: SOCK_STREAM, mask: SOCK_TYPE_MASK },
+    { arg: 1, op: "ne", value: SOCK_SEQPACKET, mask: SOCK_TYPE_MASK },
+  ];
   deny("socket", "a socket of any family but AF_UNIX reaches a network (IP, netlink, packet)", [
     { arg: 0, op: "ne", value: AF_UNIX },
   ]);
   deny(
     "socket",
     "an AF_UNIX datagram socket can send to a path or abstract name outside (journald, /dev/log)",
-    [
-      { arg: 1, op: "ne", value: SOCK_STREAM, mask: SOCK_TYPE_MASK },
-      { arg: 1, op: "ne", value: SOCK_SEQPACKET, mask: SOCK_TYPE_MASK },
-    ],
+    notStreamOrSeqpacket,
   );
   deny("socketpair", "only AF_UNIX pairs exist; refuse the rest outright", [
     { arg: 0, op: "ne", value: AF_UNIX },
@@ -171,10 +173,7 @@ export function seccompRules(restrictNetwork: boolean): SeccompRule[] {
   deny(
     "socketpair",
     "a datagram pair still sends to any named address given to sendmsg; stream pairs cannot",
-    [
-      { arg: 1, op: "ne", value: SOCK_STREAM, mask: SOCK_TYPE_MASK },
-      { arg: 1, op: "ne", value: SOCK_SEQPACKET, mask: SOCK_TYPE_MASK },
-    ],
+    notStreamOrSeqpacket,
   );
   deny("connect", "connect reaches a listener outside (TCP, or a UNIX socket path or name)");
   deny("bind", "bind offers a service to the outside, or a UNIX name to rendezvous on");
