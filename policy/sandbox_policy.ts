@@ -168,11 +168,12 @@ export class SandboxPolicy {
    * @throws {PolicyError} When a root is missing or is `/`.
    */
   getWritableRootsWithCwd(cwd: string, host: PathHost = systemPathHost): string[] {
+    const base = resolve(cwd);
     const wanted: { path: string; optional: boolean; what: string }[] = [];
     for (const permission of this.permissions) {
       switch (permission.kind) {
         case "disk-write-cwd":
-          wanted.push({ path: cwd, optional: false, what: "the working folder" });
+          wanted.push({ path: base, optional: false, what: "The working folder" });
           break;
         case "disk-write-platform-user-temp-folder": {
           const tmpdir = host.tmpdir();
@@ -180,40 +181,36 @@ export class SandboxPolicy {
           break;
         }
         case "disk-write-platform-global-temp-folder":
-          wanted.push({ path: "/tmp", optional: true, what: "/tmp" });
+          wanted.push({ path: "/tmp", optional: true, what: "The global temporary folder" });
           break;
         case "disk-write-folder":
-          wanted.push({ path: permission.folder, optional: false, what: "writable folder" });
+          wanted.push({ path: permission.folder, optional: false, what: "Writable folder" });
           break;
       }
     }
     const roots: string[] = [];
     for (const { path, optional, what } of wanted) {
-      const absolute = isAbsolute(path) ? path : resolve(cwd, path);
+      const absolute = isAbsolute(path) ? path : resolve(base, path);
       const real = host.realPath(absolute);
       if (real === undefined) {
         if (optional) continue;
         throw new PolicyError(
           "missing-folder",
           path,
-          `${capitalise(what)} does not exist: ${path}`,
+          `${what} does not exist: ${path}`,
         );
       }
       if (real === "/") {
         throw new PolicyError(
           "filesystem-root",
           path,
-          `${capitalise(what)} ${path} resolves to /; ask for disk-full-write-access instead`,
+          `${what} ${path} resolves to /; ask for disk-full-write-access instead`,
         );
       }
       if (!roots.includes(real)) roots.push(real);
     }
     return roots;
   }
-}
-
-function capitalise(text: string): string {
-  return text.startsWith("$") ? text : text[0].toUpperCase() + text.slice(1);
 }
 
 function objectForm(permission: SandboxPermission): Record<string, unknown> {
