@@ -1,14 +1,14 @@
 /**
- * The llmx-sandbox CLI, and the compiled binary's entry. When started as the internal
- * supervised child it does only that, before anything else loads.
+ * The llmx-sandbox CLI, and the compiled binary's entry.
  *
  * @module
  */
 
-import { CHILD_FLAG, runSupervisedChild } from "./exec/supervised_child.ts";
+// First: when the compiled binary is started as the internal supervised child, this import
+// takes over before anything else loads.
+import "./exec/supervised_child.ts";
 
 if (import.meta.main) {
-  if (Deno.args[0] === CHILD_FLAG) runSupervisedChild(Deno.args.slice(1));
   const { cliMain } = await import("./cli/cli.ts");
   Deno.exit(await cliMain(Deno.args));
 }

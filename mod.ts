@@ -3,27 +3,53 @@
  * only where allowed, and reach no network. Landlock restricts the files, a seccomp filter the
  * network; both are applied in a re-executed child, never in the calling program.
  *
- * The parent decides (a pure plan), the child only applies it and `execve`s the command.
- * Programs that import this module need `--allow-all` (the child uses FFI).
+ * `execSandboxed` runs a command to completion and returns its output; `spawnSandboxed` streams
+ * it. A timeout or an abort kills the command and everything it started. Anything that keeps
+ * the command from running in the sandbox as asked throws a `SandboxError` before it runs.
+ * Programs that import this module need `--allow-all` (the child applies the sandbox with FFI).
  *
- * @example Run a command that may write only in a temporary folder
- * ```ts ignore
- * import { planSandbox, probeKernel, runSupervised, SandboxPolicy } from "./mod.ts";
+ * @example Run a command that may write only in its working folder
+ * ```ts
+ * import { execSandboxed } from "./mod.ts";
+ * import assert from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
- * const policy = SandboxPolicy.readOnlyWithWritableRoots([dir]);
- * const plan = planSandbox(
- *   policy,
- *   { argv: ["sh", "-c", "echo hi > out.txt"], cwd: dir, env: { PATH: "/usr/bin:/bin" } },
- *   probeKernel(),
+ * const result = await execSandboxed(
+ *   { command: ["sh", "-c", "echo hi > out.txt && cat out.txt"], cwd: dir, timeoutMs: 10_000 },
+ *   ["disk-full-read-access", "disk-write-cwd"],
  * );
- * const status = await runSupervised(plan, { timeoutMs: 10_000 });
- * console.log(status.exitCode); // 0
+ * assert.equal(result.stdout, "hi\n");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  *
  * @module
  */
 
+// First, so that a compiled program started as the internal child takes over at import time.
+export { CHILD_FLAG } from "./exec/supervised_child.ts";
+export {
+  DEFAULT_MAX_OUTPUT_BYTES,
+  type ExecParams,
+  type ExecResult,
+  execSandboxed,
+  type PolicyInput,
+  prepareSandbox,
+  type SandboxParams,
+  type SpawnParams,
+  spawnSandboxed,
+} from "./exec/sandboxed.ts";
+export {
+  type ExecStatus,
+  EXIT_TIMEOUT,
+  type SandboxedProcess,
+  type SpawnOptions,
+  spawnPlan,
+  type StdioMode,
+} from "./exec/spawn.ts";
+export { SandboxError, type SandboxErrorKind } from "./exec/errors.ts";
+export { type DenialEvidence, looksSandboxDenied } from "./exec/sandbox_denied.ts";
+export { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_SANDBOX_FAILED } from "./exec/child.ts";
+export { probeKernel } from "./exec/kernel.ts";
 export {
   formatPermission,
   InvalidPermissionError,
@@ -45,16 +71,8 @@ export {
   type PlanHost,
   planSandbox,
   type SandboxPlan,
+  type Supervision,
   systemPlanHost,
 } from "./policy/plan.ts";
 export type { LandlockPlan, LandlockRule } from "./policy/landlock.ts";
 export type { BpfInstruction, SeccompPlan, SeccompRule } from "./policy/seccomp.ts";
-export { probeKernel } from "./exec/kernel.ts";
-export {
-  EXIT_TIMEOUT,
-  runSupervised,
-  type SupervisedStatus,
-  type SuperviseOptions,
-} from "./exec/supervise.ts";
-export { SandboxError, type SandboxErrorKind } from "./exec/errors.ts";
-export { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_SANDBOX_FAILED } from "./exec/child.ts";

@@ -5,13 +5,13 @@
  */
 
 import denoJson from "../deno.json" with { type: "json" };
-import { parseCliArgs, UsageError } from "./parse_args.ts";
-import { PolicyError, SandboxPolicy } from "../policy/sandbox_policy.ts";
-import { planSandbox, type SandboxPlan } from "../policy/plan.ts";
-import { probeKernel } from "../exec/kernel.ts";
+import { type CliArgs, parseCliArgs, UsageError } from "./parse_args.ts";
+import { SandboxPolicy } from "../policy/sandbox_policy.ts";
+import type { SandboxPlan } from "../policy/plan.ts";
 import { applyAndExec, EXIT_SANDBOX_FAILED } from "../exec/child.ts";
-import { runSupervised } from "../exec/supervise.ts";
+import { spawnPlan } from "../exec/spawn.ts";
 import { SandboxError } from "../exec/errors.ts";
+import { execSandboxed, prepareSandbox, type SandboxParams } from "../exec/sandboxed.ts";
 
 /** Exit code for a wrong invocation; nothing runs. */
 export const EXIT_USAGE = 2;
@@ -31,6 +31,11 @@ Options:
                                  (exit 124). Without it the sandbox becomes the command in
                                  place (terminal, job control and exit status as if run directly).
       --cwd DIR                  Run the command in DIR (default: the current folder).
+      --json                     Supervise, capture the output and print one JSON object
+                                 (exitCode, signal, stdout, stderr, timedOut, truncated,
+                                 durationMs, sandboxDenied) on stdout.
+      --stdin                    With --json: give this process's stdin to the command
+                                 (otherwise it reads nothing).
   -h, --help                     Show this help.
   -V, --version                  Show the version.
 
@@ -53,8 +58,18 @@ Examples:
   llmx-sandbox -s network-full-access -- curl -sI https://example.com
 `;
 
+const FORWARDED: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
 function fail(message: string): void {
   console.error(`llmx-sandbox: ${message}`);
+}
+
+/** The exit code for a `SandboxError`: 2 for what the user asked wrongly, 125 for the system. */
+function exitCodeFor(error: SandboxError): number {
+  return error.kind === "invalid-policy" || error.kind === "missing-path" ||
+      error.kind === "invalid-command"
+    ? EXIT_USAGE
+    : EXIT_SANDBOX_FAILED;
 }
 
 /**
@@ -63,66 +78,101 @@ function fail(message: string): void {
  * @returns The exit code (when it did not become the command).
  */
 export async function cliMain(argv: readonly string[]): Promise<number> {
-  let plan: SandboxPlan;
-  let timeoutMs: number | undefined;
+  let args: CliArgs;
   try {
-    const args = parseCliArgs(argv);
-    if (args.help) {
-      console.log(HELP);
-      return 0;
+    args = parseCliArgs(argv);
+    if (!args.help && !args.version && args.command.length === 0) {
+      throw new UsageError("No command given (see --help)");
     }
-    if (args.version) {
-      console.log(`llmx-sandbox ${denoJson.version}`);
-      return 0;
-    }
-    if (args.command.length === 0) throw new UsageError("No command given (see --help)");
-    const policy = new SandboxPolicy([
-      ...(args.fullAuto ? SandboxPolicy.fullAuto().permissions : []),
-      ...args.permissions,
-    ]);
-    timeoutMs = args.timeoutMs;
-    plan = planSandbox(
-      policy,
-      { argv: args.command, cwd: args.cwd ?? Deno.cwd(), env: Deno.env.toObject() },
-      probeKernel(),
-    );
   } catch (error) {
-    if (error instanceof UsageError || error instanceof PolicyError) {
-      fail(error.message);
-      return EXIT_USAGE;
-    }
-    throw error;
+    if (!(error instanceof UsageError)) throw error;
+    fail(error.message);
+    return EXIT_USAGE;
   }
-
-  if (!plan.runnable) {
-    fail(
-      `Cannot apply the sandbox: ${plan.landlock.dropped.join("; ")}. Enable Landlock ` +
-        `(CONFIG_SECURITY_LANDLOCK=y and "landlock" in the lsm= boot parameter) or run with ` +
-        `-s disk-full-write-access; nothing was run`,
-    );
-    return EXIT_SANDBOX_FAILED;
+  if (args.help) {
+    console.log(HELP);
+    return 0;
   }
-  if (plan.landlock.enforcement === "partial") {
-    fail(`warning: partially enforced: ${plan.landlock.dropped.join("; ")}`);
+  if (args.version) {
+    console.log(`llmx-sandbox ${denoJson.version}`);
+    return 0;
   }
-
-  if (timeoutMs === undefined) {
-    return applyAndExec(plan, {
-      newProcessGroup: false,
-      reporter: {
-        execing() {},
-        failed: (message) => fail(`Cannot apply the sandbox: ${message}; nothing was run`),
-      },
-    });
-  }
+  const policy = new SandboxPolicy([
+    ...(args.fullAuto ? SandboxPolicy.fullAuto().permissions : []),
+    ...args.permissions,
+  ]);
+  const params: SandboxParams = {
+    command: args.command,
+    cwd: args.cwd,
+    env: Deno.env.toObject(),
+    timeoutMs: args.timeoutMs,
+  };
   try {
-    const status = await runSupervised(plan, { timeoutMs, forwardSignals: true });
+    if (args.json) return await runJson(params, policy, args.stdin);
+    const plan = prepareSandbox(params, policy);
+    if (plan.landlock.enforcement === "partial") {
+      fail(`warning: partially enforced: ${plan.landlock.dropped.join("; ")}`);
+    }
+    return args.timeoutMs === undefined
+      ? runInPlace(plan)
+      : await runSupervised(plan, args.timeoutMs);
+  } catch (error) {
+    if (!(error instanceof SandboxError)) throw error;
+    fail(error.message);
+    return exitCodeFor(error);
+  }
+}
+
+/** Becomes the command: returns only when that failed. */
+function runInPlace(plan: SandboxPlan): number {
+  return applyAndExec(plan, {
+    newProcessGroup: false,
+    reporter: {
+      execing() {},
+      failed: (message) => fail(`Cannot apply the sandbox: ${message}; nothing was run`),
+    },
+  });
+}
+
+async function runSupervised(plan: SandboxPlan, timeoutMs: number): Promise<number> {
+  const child = spawnPlan(plan, {
+    timeoutMs,
+    stdin: "inherit",
+    stdout: "inherit",
+    stderr: "inherit",
+  });
+  const forwarders = FORWARDED.map((signal) => {
+    const handler = () => child.kill(signal);
+    Deno.addSignalListener(signal, handler);
+    return { signal, handler };
+  });
+  try {
+    const status = await child.status;
     if (status.timedOut) fail(`timed out after ${timeoutMs} ms; killed`);
     return status.exitCode;
+  } finally {
+    for (const { signal, handler } of forwarders) Deno.removeSignalListener(signal, handler);
+  }
+}
+
+async function runJson(
+  params: SandboxParams,
+  policy: SandboxPolicy,
+  stdin: boolean,
+): Promise<number> {
+  try {
+    const result = await execSandboxed({
+      ...params,
+      stdin: stdin
+        ? new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer())
+        : undefined,
+    }, policy);
+    const { stdoutBytes: _stdout, stderrBytes: _stderr, ...printable } = result;
+    console.log(JSON.stringify(printable));
+    return result.exitCode;
   } catch (error) {
     if (error instanceof SandboxError) {
-      fail(error.message);
-      return EXIT_SANDBOX_FAILED;
+      console.log(JSON.stringify({ error: { kind: error.kind, message: error.message } }));
     }
     throw error;
   }

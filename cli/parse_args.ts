@@ -21,6 +21,10 @@ export interface CliArgs {
   help: boolean;
   /** `-V`/`--version`. */
   version: boolean;
+  /** `--json`: capture the output and print one JSON result. */
+  json: boolean;
+  /** `--stdin`: with `--json`, pass this process's stdin to the command. */
+  stdin: boolean;
   /** The command and its arguments. */
   command: string[];
 }
@@ -46,6 +50,8 @@ const FLAGS = new Map([
   ["-V", "version"],
   ["--version", "version"],
   ["--full-auto", "full-auto"],
+  ["--json", "json"],
+  ["--stdin", "stdin"],
 ]);
 
 /**
@@ -70,6 +76,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     fullAuto: false,
     help: false,
     version: false,
+    json: false,
+    stdin: false,
     command: [],
   };
   let i = 0;
@@ -93,6 +101,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       if (value !== undefined) throw new UsageError(`Option ${name} takes no value: ${arg}`);
       if (flag === "help") args.help = true;
       else if (flag === "version") args.version = true;
+      else if (flag === "json") args.json = true;
+      else if (flag === "stdin") args.stdin = true;
       else args.fullAuto = true;
       continue;
     }
@@ -121,5 +131,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     }
   }
   args.command = argv.slice(i);
+  if (args.stdin && !args.json) {
+    throw new UsageError("Option --stdin needs --json (otherwise stdin is the command's already)");
+  }
   return args;
 }

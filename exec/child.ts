@@ -9,7 +9,13 @@ import type { SandboxPlan } from "../policy/plan.ts";
 import { PLAN_VERSION } from "../policy/plan.ts";
 import { applyLandlock } from "../ffi/landlock.ts";
 import { installSeccomp } from "../ffi/seccomp.ts";
-import { execve, prepareForExec, setNoNewPrivs, setpgid } from "../ffi/process.ts";
+import {
+  execve,
+  prepareForExec,
+  setNoNewPrivs,
+  setParentDeathSignal,
+  setpgid,
+} from "../ffi/process.ts";
 import { EACCES, ENOENT, ENOEXEC, ENOTDIR, strerror } from "../ffi/libc.ts";
 import { pathOf, programCandidates } from "./path_search.ts";
 
@@ -54,6 +60,7 @@ export function applyAndExec(plan: SandboxPlan, options: ChildOptions): number {
       throw new Error(`The plan is not runnable: ${plan.landlock.dropped.join("; ")}`);
     }
     if (options.newProcessGroup) setpgid(0, 0);
+    if (plan.supervision) joinSupervision(plan.supervision);
     Deno.chdir(plan.cwd);
     // Order matters: no-new-privs is required by the other two, Landlock before seccomp so the
     // filter cannot interfere with the ruleset's syscalls.
@@ -87,6 +94,20 @@ export function applyAndExec(plan: SandboxPlan, options: ChildOptions): number {
   if (program.includes("/")) return notRun(program, ENOENT, EXIT_NOT_FOUND);
   writeStderr(`llmx-sandbox: ${program}: command not found\n`);
   return EXIT_NOT_FOUND;
+}
+
+function joinSupervision(supervision: NonNullable<SandboxPlan["supervision"]>): void {
+  if (supervision.cgroupProcs) {
+    // Before anything forks: every descendant is then in the cgroup the supervisor kills.
+    Deno.writeTextFileSync(supervision.cgroupProcs, String(Deno.pid));
+  }
+  // After any change of credentials (which would clear it), before the command runs.
+  const SIGKILL = 9;
+  setParentDeathSignal(SIGKILL);
+  // The supervisor may have died before the line above: then nobody would kill us.
+  if (Deno.ppid !== supervision.parentPid) {
+    throw new Error(`The supervisor (pid ${supervision.parentPid}) is gone`);
+  }
 }
 
 function notRun(program: string, errno: number, code: number): number {

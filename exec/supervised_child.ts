@@ -46,3 +46,7 @@ export function runSupervisedChild(args: readonly string[]): never {
     Deno.exit(EXIT_SANDBOX_FAILED);
   }
 }
+
+// A program compiled with this library (`deno compile`) is started again as its own child:
+// take over at import time, before the program's own code runs.
+if (Deno.build.standalone && Deno.args[0] === CHILD_FLAG) runSupervisedChild(Deno.args.slice(1));

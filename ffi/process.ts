@@ -8,6 +8,7 @@
 import { prctl, resetSignal, syscall, unblockAllSignals } from "./libc.ts";
 
 // From include/uapi/linux/prctl.h, close_range.h and asm/signal.h.
+const PR_SET_PDEATHSIG = 1;
 const PR_SET_NO_NEW_PRIVS = 38;
 const CLOSE_RANGE_CLOEXEC = 1 << 2;
 const SIGPIPE = 13;
@@ -17,6 +18,15 @@ export { execve, setpgid, SyscallError } from "./libc.ts";
 /** Sets `PR_SET_NO_NEW_PRIVS`: no setuid bit or file capability can raise the command's rights. */
 export function setNoNewPrivs(): void {
   prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
+/**
+ * Has the kernel send `signal` to this process when the thread that started it exits. Cleared
+ * by any change of credentials, so it is set after those.
+ * @param signal The signal number, e.g. 9.
+ */
+export function setParentDeathSignal(signal: number): void {
+  prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0);
 }
 
 /**

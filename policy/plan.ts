@@ -78,6 +78,16 @@ export interface SandboxPlan {
   seccomp: SeccompPlan | null;
   /** Whether the plan may run: false when Landlock is needed and absent. */
   runnable: boolean;
+  /** Set by the supervisor, not by `planSandbox`: what the supervised child joins. */
+  supervision?: Supervision;
+}
+
+/** What a supervised child does before it applies the plan, so it can be killed as a whole. */
+export interface Supervision {
+  /** The supervising process: the child dies with it, and refuses to start without it. */
+  parentPid: number;
+  /** A `cgroup.procs` file to join, so that every descendant can be killed together. */
+  cgroupProcs?: string;
 }
 
 /**

@@ -6,7 +6,10 @@ import { MODES, run, runCli, tempDir } from "./_helpers.ts";
 import { SandboxPolicy } from "../policy/sandbox_policy.ts";
 import { planSandbox } from "../policy/plan.ts";
 import { probeKernel } from "../exec/kernel.ts";
-import { runSupervised } from "../exec/supervise.ts";
+import { spawnPlan } from "../exec/spawn.ts";
+import type { SandboxPlan } from "../policy/plan.ts";
+
+const runPlan = (plan: SandboxPlan) => spawnPlan(plan, { stdout: "null", stderr: "null" }).status;
 import { SandboxError } from "../exec/errors.ts";
 
 Deno.test("a wrong invocation exits 2 with one line naming the value, and runs nothing", async (t) => {
@@ -171,18 +174,18 @@ Deno.test("a sandbox that cannot be applied runs nothing and is told apart from 
       probeKernel(),
     );
     // Positive control: the plan runs as it is.
-    assert.equal((await runSupervised({ ...plan, argv: ["true"] })).exitCode, 0);
+    assert.equal((await runPlan({ ...plan, argv: ["true"] })).exitCode, 0);
     // The root vanishes between planning and applying: the child must refuse, not run.
     Deno.removeSync(root);
     await assert.rejects(
-      () => runSupervised(plan),
+      () => runPlan(plan),
       (error: unknown) =>
         error instanceof SandboxError && error.kind === "apply-failed" &&
         error.message.includes(root),
     );
     assert.throws(() => Deno.statSync(`${dir}/marker`), Deno.errors.NotFound);
     await assert.rejects(
-      () => runSupervised({ ...plan, version: 999 }),
+      () => runPlan({ ...plan, version: 999 }),
       (error: unknown) => error instanceof SandboxError && /version 999/.test(error.message),
     );
   } finally {

@@ -3,10 +3,7 @@
 
 import assert from "node:assert/strict";
 import { run, skipReason, tempDir, which } from "./_helpers.ts";
-import { SandboxPolicy } from "../policy/sandbox_policy.ts";
-import { planSandbox } from "../policy/plan.ts";
-import { probeKernel } from "../exec/kernel.ts";
-import { runSupervised } from "../exec/supervise.ts";
+import { execSandboxed } from "../exec/sandboxed.ts";
 
 const noGcc = which("gcc") ? undefined : "gcc not installed";
 
@@ -45,13 +42,11 @@ Deno.test({
     assert.equal(Deno.readTextFileSync(marker), "true\n");
     Deno.removeSync(marker);
 
-    const plan = planSandbox(
-      SandboxPolicy.readOnlyWithWritableRoots([work]),
-      { argv: ["true"], cwd: work, env },
-      probeKernel(),
-    );
-    const status = await runSupervised(plan);
-    assert.equal(status.exitCode, 0);
+    const result = await execSandboxed({ command: ["true"], cwd: work, env }, [
+      "disk-full-read-access",
+      `disk-write-folder=${work}`,
+    ]);
+    assert.equal(result.exitCode, 0, result.stderr);
     // Neither the Deno child (no LD_PRELOAD in its environment) nor the sandboxed command
     // (Landlock denies the write) left a marker.
     assert.throws(() => Deno.statSync(marker), Deno.errors.NotFound);
@@ -60,22 +55,18 @@ Deno.test({
   }
 });
 
-Deno.test("the command gets exactly the environment of the plan", async () => {
+Deno.test("the command gets exactly the environment it was given", async () => {
   const dir = tempDir();
   try {
-    const plan = planSandbox(
-      SandboxPolicy.readOnlyWithWritableRoots([dir]),
-      {
-        argv: ["sh", "-c", `env > ${dir}/env`],
-        cwd: dir,
-        env: { PATH: "/usr/bin:/bin", ONLY: "me" },
-      },
-      probeKernel(),
-    );
-    assert.equal((await runSupervised(plan)).exitCode, 0);
-    const lines = Deno.readTextFileSync(`${dir}/env`).trim().split("\n").sort();
-    // sh adds PWD; nothing of the caller's or the Deno child's environment leaks in.
-    assert.deepEqual(lines.filter((line) => !line.startsWith("PWD=")), [
+    const result = await execSandboxed({
+      command: ["env"],
+      cwd: dir,
+      env: { PATH: "/usr/bin:/bin", ONLY: "me" },
+    }, []);
+    assert.equal(result.exitCode, 0, result.stderr);
+    const lines = result.stdout.trim().split("\n").sort();
+    // Nothing of the caller's or the Deno child's environment leaks in.
+    assert.deepEqual(lines, [
       "ONLY=me",
       "PATH=/usr/bin:/bin",
     ]);

@@ -1,0 +1,82 @@
+/**
+ * A cgroup v2 per supervised command, so that a timeout or an abort kills every process the
+ * command started, also those that left its process group (`setsid`, double fork). Used when
+ * the cgroup2 hierarchy is mounted, has `cgroup.kill` (Linux 5.14) and lets us create a child
+ * of our own cgroup; otherwise supervision falls back to the process group.
+ *
+ * @module
+ */
+
+/** A cgroup made for one command. */
+export interface KillCgroup {
+  /** The `cgroup.procs` file the child writes its pid to before it applies the sandbox. */
+  procsPath: string;
+  /** Kills every process in it (`cgroup.kill`). */
+  kill(): void;
+  /** Waits (boundedly) until it is empty, then removes it. */
+  remove(): Promise<void>;
+}
+
+let counter = 0;
+
+function cgroup2Mount(): string | undefined {
+  // mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ... - FSTYPE SOURCE SUPER"
+  for (const line of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
+    const [before, after] = line.split(" - ");
+    if (after?.startsWith("cgroup2 ")) return before.split(" ")[4];
+  }
+  return undefined;
+}
+
+function ownCgroup(): string | undefined {
+  const line = Deno.readTextFileSync("/proc/self/cgroup").split("\n").find((entry) =>
+    entry.startsWith("0::")
+  );
+  return line?.slice(3);
+}
+
+/**
+ * Creates a cgroup beneath this process's own, or returns `undefined` when that is not
+ * possible here (no cgroup2, no `cgroup.kill`, no permission).
+ * @returns The cgroup, or `undefined`.
+ */
+export function createKillCgroup(): KillCgroup | undefined {
+  let dir: string;
+  try {
+    const mount = cgroup2Mount();
+    const own = ownCgroup();
+    if (mount === undefined || own === undefined) return undefined;
+    dir = `${mount}${own === "/" ? "" : own}/llmx-sandbox-${Deno.pid}-${++counter}`;
+    Deno.mkdirSync(dir);
+  } catch {
+    return undefined;
+  }
+  try {
+    Deno.statSync(`${dir}/cgroup.kill`);
+  } catch {
+    Deno.removeSync(dir);
+    return undefined;
+  }
+  return {
+    procsPath: `${dir}/cgroup.procs`,
+    kill() {
+      try {
+        Deno.writeTextFileSync(`${dir}/cgroup.kill`, "1");
+      } catch {
+        // Already removed.
+      }
+    },
+    async remove() {
+      // Killed processes leave the cgroup as they are reaped; rmdir fails (EBUSY) until then.
+      for (let attempt = 0; attempt < 200; attempt++) {
+        try {
+          await Deno.remove(dir);
+          return;
+        } catch (error) {
+          if (error instanceof Deno.errors.NotFound) return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
+  };
+}

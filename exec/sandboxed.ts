@@ -1,0 +1,243 @@
+/**
+ * The library's way to run a command: `execSandboxed` to completion with captured output,
+ * `spawnSandboxed` with streams. The command, its arguments and its environment are treated as
+ * untrusted input.
+ *
+ * @module
+ */
+
+import { InvalidPermissionError, type SandboxPermission } from "../policy/permission.ts";
+import { PolicyError, SandboxPolicy } from "../policy/sandbox_policy.ts";
+import { planSandbox, type SandboxPlan } from "../policy/plan.ts";
+import { probeKernel } from "./kernel.ts";
+import { SandboxError } from "./errors.ts";
+import { type ExecStatus, type SandboxedProcess, spawnPlan } from "./spawn.ts";
+import { looksSandboxDenied } from "./sandbox_denied.ts";
+
+/** A policy, or the permissions to make one from (strings or JSON objects). */
+export type PolicyInput =
+  | SandboxPolicy
+  | readonly (SandboxPermission | string | Record<string, unknown>)[];
+
+/** What to run, shared by `execSandboxed` and `spawnSandboxed`. */
+export interface SandboxParams {
+  /** The program and its arguments, never a shell string; the program is searched in `PATH`. */
+  command: readonly string[];
+  /** The working folder. @default Deno.cwd() */
+  cwd?: string;
+  /** The command's whole environment, given to `execve` only. @default Deno.env.toObject() */
+  env?: Record<string, string>;
+  /** Kill the command and everything it started after this many milliseconds. @default undefined (never) */
+  timeoutMs?: number;
+  /** Aborting kills the command and everything it started. @default undefined */
+  signal?: AbortSignal;
+}
+
+/** Parameters of `execSandboxed`. */
+export interface ExecParams extends SandboxParams {
+  /** What the command reads on stdin. @default undefined (nothing: stdin is /dev/null) */
+  stdin?: string | Uint8Array;
+  /** The most bytes kept per stream; the rest is read and dropped. @default 1048576 (1 MiB) */
+  maxOutputBytes?: number;
+}
+
+/** Parameters of `spawnSandboxed`. */
+export interface SpawnParams extends SandboxParams {
+  /** `"piped"` to write the command's stdin. @default "null" */
+  stdin?: "null" | "piped";
+}
+
+/** The result of `execSandboxed`. */
+export interface ExecResult extends ExecStatus {
+  /** The command's stdout, decoded as UTF-8 (up to `maxOutputBytes`). */
+  stdout: string;
+  /** The command's stderr, decoded as UTF-8 (up to `maxOutputBytes`). */
+  stderr: string;
+  /** The command's stdout as bytes. */
+  stdoutBytes: Uint8Array;
+  /** The command's stderr as bytes. */
+  stderrBytes: Uint8Array;
+  /** Whether either stream went past `maxOutputBytes` and was cut. */
+  truncated: boolean;
+  /** A hint that the sandbox stopped the command; see `looksSandboxDenied`. */
+  sandboxDenied: boolean;
+}
+
+/** Default `maxOutputBytes`. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
+
+/**
+ * Plans a command under a policy, with every refusal as a `SandboxError`.
+ * @param params What to run.
+ * @param policy The policy.
+ * @returns The plan.
+ * @throws {SandboxError} `invalid-policy`, `missing-path`, `invalid-command`, `landlock-unavailable`.
+ */
+export function prepareSandbox(params: SandboxParams, policy: PolicyInput): SandboxPlan {
+  if (
+    !Array.isArray(params.command) ||
+    params.command.some((arg: unknown) => typeof arg !== "string")
+  ) {
+    throw new SandboxError("invalid-command", "The command must be an array of strings");
+  }
+  if (
+    params.timeoutMs !== undefined &&
+    !(Number.isFinite(params.timeoutMs) && params.timeoutMs > 0)
+  ) {
+    throw new SandboxError("invalid-command", `Invalid timeoutMs: ${params.timeoutMs}`);
+  }
+  let plan: SandboxPlan;
+  try {
+    const resolved = policy instanceof SandboxPolicy ? policy : new SandboxPolicy(policy);
+    plan = planSandbox(resolved, {
+      argv: params.command,
+      cwd: params.cwd ?? Deno.cwd(),
+      env: params.env ?? Deno.env.toObject(),
+    }, probeKernel());
+  } catch (error) {
+    if (error instanceof InvalidPermissionError) {
+      throw new SandboxError("invalid-policy", error.message, { cause: error });
+    }
+    if (error instanceof PolicyError) {
+      const kind = error.kind === "missing-folder"
+        ? "missing-path"
+        : error.kind === "invalid-command"
+        ? "invalid-command"
+        : "invalid-policy";
+      throw new SandboxError(kind, error.message, { cause: error });
+    }
+    throw error;
+  }
+  if (!plan.runnable) {
+    throw new SandboxError(
+      "landlock-unavailable",
+      `Cannot apply the sandbox: ${plan.landlock.dropped.join("; ")}. Enable Landlock ` +
+        `(CONFIG_SECURITY_LANDLOCK=y and "landlock" in the lsm= boot parameter) or grant ` +
+        `disk-full-write-access; nothing was run`,
+    );
+  }
+  return plan;
+}
+
+/**
+ * Starts a command in the sandbox and returns at once, with its output as streams.
+ *
+ * @example Stream a command's output
+ * ```ts
+ * import { spawnSandboxed } from "./sandboxed.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const child = spawnSandboxed({ command: ["echo", "hi"], cwd: "/" }, []);
+ * const text = await new Response(child.stdout).text();
+ * await new Response(child.stderr).text();
+ * assert.equal(text, "hi\n");
+ * assert.equal((await child.status).exitCode, 0);
+ * ```
+ *
+ * @param params What to run.
+ * @param policy The policy.
+ * @returns The running command; read (or cancel) both streams.
+ * @throws {SandboxError} When the command cannot be run in this sandbox (nothing ran).
+ */
+export function spawnSandboxed(params: SpawnParams, policy: PolicyInput): SandboxedProcess {
+  const plan = prepareSandbox(params, policy);
+  return spawnPlan(plan, {
+    timeoutMs: params.timeoutMs,
+    signal: params.signal,
+    stdin: params.stdin ?? "null",
+  });
+}
+
+/**
+ * Runs a command in the sandbox to completion and returns its output.
+ *
+ * @example A write outside the writable roots is denied
+ * ```ts
+ * import { execSandboxed } from "./sandboxed.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const result = await execSandboxed(
+ *   { command: ["sh", "-c", "echo hi > denied.txt"], cwd: dir },
+ *   ["disk-full-read-access"],
+ * );
+ * assert.notEqual(result.exitCode, 0);
+ * assert.equal(result.sandboxDenied, true);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
+ * @param params What to run.
+ * @param policy The policy.
+ * @returns How it ended, with its output.
+ * @throws {SandboxError} When the command cannot be run in this sandbox (nothing ran).
+ */
+export async function execSandboxed(params: ExecParams, policy: PolicyInput): Promise<ExecResult> {
+  const max = params.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  if (!Number.isSafeInteger(max) || max < 0) {
+    throw new SandboxError("invalid-command", `Invalid maxOutputBytes: ${params.maxOutputBytes}`);
+  }
+  const plan = prepareSandbox(params, policy);
+  const child = spawnPlan(plan, {
+    timeoutMs: params.timeoutMs,
+    signal: params.signal,
+    stdin: params.stdin === undefined ? "null" : "piped",
+  });
+  const feeding = child.stdin ? feed(child.stdin, params.stdin!) : Promise.resolve();
+  const outputs = Promise.all([collect(child.stdout!, max), collect(child.stderr!, max)]);
+  let ended: ExecStatus;
+  try {
+    ended = await child.status;
+  } finally {
+    // The pipes end with the command's process tree, or are closed by the supervisor.
+    await Promise.allSettled([feeding, outputs]);
+  }
+  const [out, err] = await outputs;
+  const decoder = new TextDecoder();
+  const stdout = decoder.decode(out.bytes);
+  const stderr = decoder.decode(err.bytes);
+  return {
+    ...ended,
+    stdout,
+    stderr,
+    stdoutBytes: out.bytes,
+    stderrBytes: err.bytes,
+    truncated: out.truncated || err.truncated,
+    sandboxDenied: looksSandboxDenied({ ...ended, stdout, stderr }),
+  };
+}
+
+async function feed(stdin: WritableStream<Uint8Array>, input: string | Uint8Array): Promise<void> {
+  const writer = stdin.getWriter();
+  try {
+    await writer.write(typeof input === "string" ? new TextEncoder().encode(input) : input);
+    await writer.close();
+  } catch {
+    // The command exited or closed stdin without reading it all: not an error of ours.
+    await writer.abort().catch(() => {});
+  }
+}
+
+async function collect(
+  stream: ReadableStream<Uint8Array>,
+  max: number,
+): Promise<{ bytes: Uint8Array; truncated: boolean }> {
+  const chunks: Uint8Array[] = [];
+  let kept = 0;
+  let truncated = false;
+  for await (const chunk of stream) {
+    const room = max - kept;
+    if (chunk.length > room) truncated = true;
+    if (room > 0) {
+      const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+      chunks.push(part);
+      kept += part.length;
+    }
+  }
+  const bytes = new Uint8Array(kept);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return { bytes, truncated };
+}

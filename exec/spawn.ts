@@ -1,0 +1,328 @@
+/**
+ * The supervising parent: starts its own executable again as the sandboxed child, enforces the
+ * timeout and the abort signal on the whole process tree, and tells "the sandbox could not be
+ * applied" from the command's own exit status. The parent itself is never restricted.
+ *
+ * @module
+ */
+
+import type { SandboxPlan } from "../policy/plan.ts";
+import { createKillCgroup, type KillCgroup } from "./cgroup.ts";
+import { SandboxError } from "./errors.ts";
+import { signalNumber } from "./signals.ts";
+import { CHANNEL, CHILD_FLAG } from "./supervised_child.ts";
+// Imported for its side effect on the module graph: whoever imports this module (from a URL
+// too) has the child's entry cached, and the child starts with `--cached-only`.
+import "./child_main.ts";
+
+/** Where a standard stream of the command goes. */
+export type StdioMode = "null" | "inherit" | "piped";
+
+/** How to supervise a command. */
+export interface SpawnOptions {
+  /** Kill the command and everything it started after this many milliseconds. @default undefined (never) */
+  timeoutMs?: number;
+  /** Aborting kills the command and everything it started. @default undefined */
+  signal?: AbortSignal;
+  /** The command's stdin. @default "null" */
+  stdin?: StdioMode;
+  /** The command's stdout. @default "piped" */
+  stdout?: StdioMode;
+  /** The command's stderr. @default "piped" */
+  stderr?: StdioMode;
+}
+
+/** How a supervised command ended. */
+export interface ExecStatus {
+  /**
+   * The exit code a shell would report: the command's own, 128+N when signal N killed it,
+   * 124 when the timeout did.
+   */
+  exitCode: number;
+  /** The signal that killed it, if one did (SIGKILL after a timeout or an abort). */
+  signal: Deno.Signal | null;
+  /** Whether the timeout killed it. */
+  timedOut: boolean;
+  /** Whether the abort signal killed it. */
+  aborted: boolean;
+  /** Wall time from spawning the child to the command's end, in milliseconds. */
+  durationMs: number;
+}
+
+/** A running sandboxed command. */
+export interface SandboxedProcess {
+  /** The child's pid, which is the command's after `execve`, and its process group's id. */
+  readonly pid: number;
+  /** The command's stdin when `stdin: "piped"`, else `null`. */
+  readonly stdin: WritableStream<Uint8Array> | null;
+  /** The command's stdout when piped, else `null`. */
+  readonly stdout: ReadableStream<Uint8Array> | null;
+  /** The command's stderr when piped, else `null`. */
+  readonly stderr: ReadableStream<Uint8Array> | null;
+  /**
+   * Resolves when the command has ended and everything it started is gone; rejects with a
+   * `SandboxError` when the sandbox could not be applied (then the command never ran).
+   */
+  readonly status: Promise<ExecStatus>;
+  /**
+   * Sends a signal to the command's process group (SIGKILL reaches every descendant, also
+   * those that left the group, where a cgroup is available).
+   * @param signal @default "SIGTERM"
+   */
+  kill(signal?: Deno.Signal): void;
+}
+
+/** Exit code when the timeout killed the command, as `timeout(1)` reports it. */
+export const EXIT_TIMEOUT = 124;
+
+/** How long piped output may stay open after the command ended, when no cgroup could kill all. */
+const DRAIN_MS = 2000;
+
+/**
+ * The program and arguments that start this executable as the supervised child.
+ * @param planPath The plan file.
+ * @param channelPath The channel file.
+ * @returns For `Deno.Command`.
+ */
+export function childInvocation(
+  planPath: string,
+  channelPath: string,
+): { program: string; args: string[] } {
+  const program = Deno.execPath();
+  if (Deno.build.standalone) return { program, args: [CHILD_FLAG, planPath, channelPath] };
+  return {
+    program,
+    args: [
+      "run",
+      "--allow-all",
+      // The caller's deno.json, lock file and network must not shape or delay the child.
+      "--no-config",
+      "--no-lock",
+      "--cached-only",
+      "--quiet",
+      new URL("./child_main.ts", import.meta.url).href,
+      planPath,
+      channelPath,
+    ],
+  };
+}
+
+/**
+ * The fixed environment the Deno child starts with. The command's own environment travels in
+ * the plan and reaches only `execve`: an `LD_PRELOAD` or `DENO_*` meant for the command must
+ * never act on the still unrestricted child.
+ * @returns The child's environment.
+ */
+export function childEnvironment(): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: "/usr/local/bin:/usr/bin:/bin",
+    NO_COLOR: "1",
+    DENO_NO_UPDATE_CHECK: "1",
+  };
+  // This process's own (not the command's) cache locations, so the child finds its modules.
+  for (const key of ["HOME", "DENO_DIR", "XDG_CACHE_HOME"]) {
+    const value = Deno.env.get(key);
+    if (value) env[key] = value;
+  }
+  return env;
+}
+
+/**
+ * Runs a plan in a supervised child.
+ *
+ * @param plan The plan; must be runnable.
+ * @param options Streams, timeout and abort signal.
+ * @returns The running command.
+ * @throws {SandboxError} When the plan is not runnable.
+ */
+export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): SandboxedProcess {
+  if (!plan.runnable) {
+    throw new SandboxError(
+      "landlock-unavailable",
+      `Cannot apply the sandbox: ${plan.landlock.dropped.join("; ")}; nothing was run`,
+    );
+  }
+  options.signal?.throwIfAborted();
+  const dir = Deno.makeTempDirSync({ prefix: "llmx-sandbox-" });
+  const planPath = `${dir}/plan.json`;
+  const channelPath = `${dir}/channel`;
+  let cgroup: KillCgroup | undefined;
+  let child: Deno.ChildProcess;
+  const started = performance.now();
+  try {
+    Deno.chmodSync(dir, 0o700);
+    cgroup = createKillCgroup();
+    const supervised: SandboxPlan = {
+      ...plan,
+      supervision: { parentPid: Deno.pid, cgroupProcs: cgroup?.procsPath },
+    };
+    Deno.writeTextFileSync(planPath, JSON.stringify(supervised), { mode: 0o600, createNew: true });
+    Deno.writeTextFileSync(channelPath, "", { mode: 0o600, createNew: true });
+    const { program, args } = childInvocation(planPath, channelPath);
+    child = new Deno.Command(program, {
+      args,
+      cwd: "/",
+      clearEnv: true,
+      env: childEnvironment(),
+      stdin: options.stdin ?? "null",
+      stdout: options.stdout ?? "piped",
+      stderr: options.stderr ?? "piped",
+    }).spawn();
+  } catch (error) {
+    Deno.removeSync(dir, { recursive: true });
+    cgroup?.remove();
+    throw error;
+  }
+
+  const signalGroup = (signal: Deno.Signal) => {
+    // The child makes its own process group; until it has, only its pid exists.
+    for (const target of [-child.pid, child.pid]) {
+      try {
+        Deno.kill(target, signal);
+        return;
+      } catch {
+        // Try the next target; the child may already be gone.
+      }
+    }
+  };
+  const killTree = () => {
+    cgroup?.kill();
+    signalGroup("SIGKILL");
+  };
+
+  let timedOut = false;
+  let aborted = false;
+  const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    killTree();
+  }, options.timeoutMs);
+  const onAbort = () => {
+    aborted = true;
+    killTree();
+  };
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+
+  const stdout = options.stdout === "piped" || options.stdout === undefined
+    ? guard(child.stdout)
+    : undefined;
+  const stderr = options.stderr === "piped" || options.stderr === undefined
+    ? guard(child.stderr)
+    : undefined;
+
+  const status = (async (): Promise<ExecStatus> => {
+    try {
+      const ended = await child.status;
+      const durationMs = performance.now() - started;
+      // Nothing the command started outlives it: background leftovers die with it.
+      killTree();
+      if (cgroup) {
+        await cgroup.remove();
+      } else if (stdout || stderr) {
+        // A descendant outside the process group may hold the pipes open: drain, then close.
+        await drainWithDeadline([stdout, stderr], DRAIN_MS);
+      }
+      const lines = Deno.readTextFileSync(channelPath).split("\n").filter(Boolean);
+      const error = lines.find((line) => line.startsWith(`${CHANNEL.error}\t`));
+      if (error) {
+        throw new SandboxError(
+          "apply-failed",
+          `Cannot apply the sandbox: ${error.slice(CHANNEL.error.length + 1)}; nothing was run`,
+        );
+      }
+      if (!lines.includes(CHANNEL.exec) && !timedOut && !aborted) {
+        const how = ended.signal ? `signal ${ended.signal}` : `exit code ${ended.code}`;
+        throw new SandboxError(
+          "child-failed",
+          `The sandbox child ended (${how}) before it could run the command; nothing was run`,
+        );
+      }
+      const base = { signal: ended.signal, timedOut, aborted, durationMs };
+      if (timedOut) return { ...base, exitCode: EXIT_TIMEOUT };
+      if (ended.signal) return { ...base, exitCode: 128 + (signalNumber(ended.signal) ?? 0) };
+      return { ...base, exitCode: ended.code };
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onAbort);
+      Deno.removeSync(dir, { recursive: true });
+    }
+  })();
+
+  return {
+    pid: child.pid,
+    stdin: options.stdin === "piped" ? child.stdin : null,
+    stdout: stdout?.stream ?? null,
+    stderr: stderr?.stream ?? null,
+    status,
+    kill(signal: Deno.Signal = "SIGTERM") {
+      if (signal === "SIGKILL") killTree();
+      else signalGroup(signal);
+    },
+  };
+}
+
+interface Guarded {
+  stream: ReadableStream<Uint8Array>;
+  done: Promise<void>;
+  terminate(): void;
+}
+
+/** Wraps a pipe so that the supervisor can end it even while a stray process holds it open. */
+function guard(source: ReadableStream<Uint8Array>): Guarded {
+  const reader = source.getReader();
+  let finished = false;
+  let finish!: () => void;
+  const done = new Promise<void>((resolve) => finish = resolve);
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const end = () => {
+    finished = true;
+    finish();
+  };
+  const stream = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+    },
+    async pull(c) {
+      try {
+        const { value, done } = await reader.read();
+        if (finished) return;
+        if (done) {
+          end();
+          c.close();
+        } else {
+          c.enqueue(value);
+        }
+      } catch (error) {
+        if (finished) return;
+        end();
+        c.error(error);
+      }
+    },
+    cancel(reason) {
+      end();
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  return {
+    stream,
+    done,
+    terminate() {
+      if (finished) return;
+      end();
+      reader.cancel().catch(() => {});
+      try {
+        controller.close();
+      } catch {
+        // Already closed or errored.
+      }
+    },
+  };
+}
+
+async function drainWithDeadline(pipes: (Guarded | undefined)[], ms: number): Promise<void> {
+  const open = pipes.filter((pipe): pipe is Guarded => pipe !== undefined);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
+  await Promise.race([Promise.all(open.map((pipe) => pipe.done)), deadline]);
+  clearTimeout(timer);
+  for (const pipe of open) pipe.terminate();
+}
