@@ -192,3 +192,50 @@ Deno.test("a sandbox that cannot be applied runs nothing and is told apart from 
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("--json prints one result object with the command's output inside", async (t) => {
+  await t.step("output and exit code", async () => {
+    const out = await runCli(["--json", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert.equal(out.code, 3);
+    assert.equal(out.stderr, "");
+    assert.equal(out.stdout.trimEnd().split("\n").length, 1);
+    const result = JSON.parse(out.stdout);
+    assert.equal(result.exitCode, 3);
+    assert.equal(result.stdout, "out\n");
+    assert.equal(result.stderr, "err\n");
+    assert.equal(result.timedOut, false);
+    assert.equal(result.sandboxDenied, false);
+    assert.equal(typeof result.durationMs, "number");
+  });
+  await t.step("a denied write is flagged", async () => {
+    const dir = tempDir();
+    try {
+      const out = await runCli(["--json", "--", "sh", "-c", `echo x > ${dir}/f`]);
+      const result = JSON.parse(out.stdout);
+      assert.notEqual(result.exitCode, 0);
+      assert.equal(result.sandboxDenied, true);
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  });
+  await t.step("stdin only with --stdin", async () => {
+    const without = await runCli(["--json", "--", "cat"], { stdin: "hello" });
+    assert.equal(JSON.parse(without.stdout).stdout, "");
+    const given = await runCli(["--json", "--stdin", "--", "cat"], { stdin: "hello" });
+    assert.equal(JSON.parse(given.stdout).stdout, "hello");
+    const alone = await runCli(["--stdin", "--", "cat"], { stdin: "hello" });
+    assert.equal(alone.code, 2);
+    assert.match(alone.stderr, /--stdin needs --json/);
+  });
+  await t.step("an error is a JSON object too, with the exit code of the table", async () => {
+    const out = await runCli(["--json", "-s", "disk-write-folder=/nonexistent-llmx", "--", "true"]);
+    assert.equal(out.code, 2);
+    assert.deepEqual(JSON.parse(out.stdout).error.kind, "missing-path");
+    assert.match(out.stderr, /nonexistent-llmx/);
+  });
+  await t.step("a timeout", async () => {
+    const out = await runCli(["--json", "--timeout", "200", "--", "sleep", "30"]);
+    assert.equal(out.code, 124);
+    assert.equal(JSON.parse(out.stdout).timedOut, true);
+  });
+});
