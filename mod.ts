@@ -75,4 +75,10 @@ export {
   systemPlanHost,
 } from "./policy/plan.ts";
 export type { LandlockPlan, LandlockRule } from "./policy/landlock.ts";
-export type { BpfInstruction, SeccompPlan, SeccompRule } from "./policy/seccomp.ts";
+export type {
+  ArgCondition,
+  BpfInstruction,
+  SeccompArch,
+  SeccompPlan,
+  SeccompRule,
+} from "./policy/seccomp.ts";

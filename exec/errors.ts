@@ -38,6 +38,7 @@ export class SandboxError extends Error {
   readonly kind: SandboxErrorKind;
 
   /**
+   * Makes the error.
    * @param kind What went wrong.
    * @param message What happened and what to do.
    * @param options The underlying error, if any.

@@ -37,6 +37,7 @@ export class InvalidPermissionError extends Error {
   readonly value: unknown;
 
   /**
+   * Makes the error.
    * @param value The offending value.
    * @param reason What is wrong with it.
    */

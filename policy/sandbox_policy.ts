@@ -26,6 +26,7 @@ export class PolicyError extends Error {
   readonly path: string;
 
   /**
+   * Makes the error.
    * @param kind What went wrong.
    * @param path The path as the policy gave it.
    * @param message The full message.
@@ -70,6 +71,7 @@ export class SandboxPolicy {
   readonly permissions: readonly SandboxPermission[];
 
   /**
+   * Makes a policy of exactly these permissions (duplicates merged).
    * @param permissions Permissions in either form `parsePermission` accepts, or already parsed.
    */
   constructor(permissions: Iterable<SandboxPermission | string | Record<string, unknown>> = []) {

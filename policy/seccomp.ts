@@ -111,9 +111,13 @@ export interface SeccompInput {
 
 /** One classic BPF instruction (`struct sock_filter`). */
 export interface BpfInstruction {
+  /** The opcode (`BPF_LD | BPF_W | BPF_ABS`, ...). */
   code: number;
+  /** Instructions to skip when the jump's condition holds. */
   jt: number;
+  /** Instructions to skip when it does not. */
   jf: number;
+  /** The constant operand. */
   k: number;
 }
 
