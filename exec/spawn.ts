@@ -11,6 +11,7 @@ import { createKillCgroup, type KillCgroup } from "./cgroup.ts";
 import { SandboxError } from "./errors.ts";
 import { signalNumber } from "./signals.ts";
 import { CHANNEL, CHILD_FLAG } from "./supervised_child.ts";
+import { sha256Hex } from "./_sha256.ts";
 // Imported for its side effect on the module graph: whoever imports this module (from a URL
 // too) has the child's entry cached, and the child starts with `--cached-only`.
 import "./child_main.ts";
@@ -81,15 +82,18 @@ const DRAIN_MS = 2000;
 /**
  * The program and arguments that start this executable as the supervised child.
  * @param planPath The plan file.
+ * @param planDigest The plan file's SHA-256, which the child checks.
  * @param channelPath The channel file.
  * @returns For `Deno.Command`.
  */
 export function childInvocation(
   planPath: string,
+  planDigest: string,
   channelPath: string,
 ): { program: string; args: string[] } {
   const program = Deno.execPath();
-  if (Deno.build.standalone) return { program, args: [CHILD_FLAG, planPath, channelPath] };
+  const childArgs = [planPath, planDigest, channelPath];
+  if (Deno.build.standalone) return { program, args: [CHILD_FLAG, ...childArgs] };
   return {
     program,
     args: [
@@ -101,8 +105,7 @@ export function childInvocation(
       "--cached-only",
       "--quiet",
       new URL("./child_main.ts", import.meta.url).href,
-      planPath,
-      channelPath,
+      ...childArgs,
     ],
   };
 }
@@ -156,9 +159,13 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
       ...plan,
       supervision: { parentPid: Deno.pid, cgroupProcs: cgroup?.procsPath },
     };
-    Deno.writeTextFileSync(planPath, JSON.stringify(supervised), { mode: 0o600, createNew: true });
+    const planBytes = new TextEncoder().encode(JSON.stringify(supervised));
+    Deno.writeFileSync(planPath, planBytes, { mode: 0o600, createNew: true });
     Deno.writeTextFileSync(channelPath, "", { mode: 0o600, createNew: true });
-    const { program, args } = childInvocation(planPath, channelPath);
+    // The folder is private by mode, but a root command in a sibling sandbox that may write the
+    // temporary folder could still rewrite the plan before our child reads it: the child
+    // refuses a plan whose digest is not the one given here, on its command line.
+    const { program, args } = childInvocation(planPath, sha256Hex(planBytes), channelPath);
     child = new Deno.Command(program, {
       args,
       cwd: "/",

@@ -7,6 +7,7 @@
 
 import type { SandboxPlan } from "../policy/plan.ts";
 import { applyAndExec, EXIT_SANDBOX_FAILED } from "./child.ts";
+import { sha256Hex } from "./_sha256.ts";
 
 /** The argument that makes a compiled binary (or `main.ts`) act as the supervised child. */
 export const CHILD_FLAG = "--llmx-sandbox-internal-child";
@@ -17,17 +18,21 @@ export const CHANNEL = { started: "started", exec: "exec", error: "error" } as c
 /**
  * Runs the supervised child and exits with what `applyAndExec` returns (on success it never
  * returns: the process is the command).
- * @param args `[planPath, channelPath]`.
+ * @param args `[planPath, planDigest, channelPath]`.
  */
 export function runSupervisedChild(args: readonly string[]): never {
-  const [planPath, channelPath] = args;
+  const [planPath, planDigest, channelPath] = args;
   let channel: Deno.FsFile | undefined;
   const say = (line: string) => channel?.writeSync(new TextEncoder().encode(`${line}\n`));
   try {
     // Deno opens files close-on-exec: a successful execve closes the channel.
     channel = Deno.openSync(channelPath, { write: true, append: true });
     say(CHANNEL.started);
-    const plan = JSON.parse(Deno.readTextFileSync(planPath)) as SandboxPlan;
+    const planBytes = Deno.readFileSync(planPath);
+    if (sha256Hex(planBytes) !== planDigest) {
+      throw new Error(`The plan file ${planPath} was changed after the supervisor wrote it`);
+    }
+    const plan = JSON.parse(new TextDecoder().decode(planBytes)) as SandboxPlan;
     const code = applyAndExec(plan, {
       newProcessGroup: true,
       reporter: {
