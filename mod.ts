@@ -50,6 +50,14 @@ export { SandboxError, type SandboxErrorKind } from "./exec/errors.ts";
 export { type DenialEvidence, looksSandboxDenied } from "./exec/sandbox_denied.ts";
 export { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_SANDBOX_FAILED } from "./exec/child.ts";
 export { probeKernel } from "./exec/kernel.ts";
+export { gatherSystemFacts, probeSystem } from "./exec/probe.ts";
+export {
+  buildProbeReport,
+  formatProbeReport,
+  type LandlockFeature,
+  type ProbeReport,
+  type SystemFacts,
+} from "./policy/probe_report.ts";
 export {
   formatPermission,
   InvalidPermissionError,

@@ -11,7 +11,15 @@ import type { SandboxPlan } from "../policy/plan.ts";
 import { applyAndExec, EXIT_SANDBOX_FAILED } from "../exec/child.ts";
 import { spawnPlan } from "../exec/spawn.ts";
 import { SandboxError } from "../exec/errors.ts";
-import { execSandboxed, prepareSandbox, type SandboxParams } from "../exec/sandboxed.ts";
+import {
+  execSandboxed,
+  explainSandbox,
+  prepareSandbox,
+  type SandboxParams,
+} from "../exec/sandboxed.ts";
+import { probeSystem } from "../exec/probe.ts";
+import { formatProbeReport } from "../policy/probe_report.ts";
+import { denialHint } from "./denial_hint.ts";
 
 /** Exit code for a wrong invocation; nothing runs. */
 export const EXIT_USAGE = 2;
@@ -36,6 +44,16 @@ Options:
                                  durationMs, sandboxDenied) on stdout.
       --stdin                    With --json: give this process's stdin to the command
                                  (otherwise it reads nothing).
+      --explain                  Print the plan the sandbox would apply, as JSON (environment
+                                 values hidden), and run nothing (exit 0 if it would run,
+                                 125 if not).
+      --require-full             Refuse (125) unless fully enforced on this kernel; by
+                                 default a partial sandbox runs with one warning line.
+      --probe                    Report what this system can enforce (with --json: as JSON);
+                                 exit 0 fully, 1 partially, 125 not at all.
+  -q, --quiet                    No warnings, no hints. Supervised mode adds a hint line on
+                                 stderr after a command that failed on a permission error;
+                                 in-place mode cannot (it is the command).
   -h, --help                     Show this help.
   -V, --version                  Show the version.
 
@@ -50,12 +68,15 @@ Permissions:
 
 Exit codes: the command's own; 128+N when signal N killed it; 124 timeout; 125 the sandbox
 cannot be applied (nothing ran); 126 not executable; 127 not found; 2 wrong invocation.
+With --probe: 0 fully enforced, 1 partially, 125 not at all.
 
 Examples:
   llmx-sandbox -- sh -c 'echo hi > x'             # denied: read-only by default
   llmx-sandbox -s disk-write-cwd -- make          # build, writing only in the cwd
   llmx-sandbox --full-auto --timeout 60000 -- npm test
   llmx-sandbox -s network-full-access -- curl -sI https://example.com
+  llmx-sandbox --probe                            # what this kernel can enforce
+  llmx-sandbox --explain -s disk-write-cwd -- make  # the plan, without running
 `;
 
 const FORWARDED: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
@@ -81,7 +102,7 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
   let args: CliArgs;
   try {
     args = parseCliArgs(argv);
-    if (!args.help && !args.version && args.command.length === 0) {
+    if (!args.help && !args.version && !args.probe && args.command.length === 0) {
       throw new UsageError("No command given (see --help)");
     }
   } catch (error) {
@@ -97,6 +118,11 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
     console.log(`llmx-sandbox ${denoJson.version}`);
     return 0;
   }
+  if (args.probe) {
+    const report = probeSystem();
+    console.log(args.json ? JSON.stringify(report, null, 2) : formatProbeReport(report).trimEnd());
+    return { full: 0, partial: 1, none: EXIT_SANDBOX_FAILED }[report.verdict];
+  }
   const policy = new SandboxPolicy([
     ...(args.fullAuto ? SandboxPolicy.fullAuto().permissions : []),
     ...args.permissions,
@@ -106,16 +132,26 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
     cwd: args.cwd,
     env: Deno.env.toObject(),
     timeoutMs: args.timeoutMs,
+    requireFull: args.requireFull,
   };
   try {
+    if (args.explain) {
+      const plan = explainSandbox(params, policy);
+      // The plan as the child receives it, but for the environment's values: an explanation
+      // gets pasted into logs and issues, and the environment holds tokens.
+      const env = plan.env.map((entry) => `${entry.slice(0, entry.indexOf("="))}=<hidden>`);
+      console.log(JSON.stringify({ ...plan, env }, null, 2));
+      prepareSandbox(params, policy);
+      return 0;
+    }
     if (args.json) return await runJson(params, policy, args.stdin);
     const plan = prepareSandbox(params, policy);
-    if (plan.landlock.enforcement === "partial") {
+    if (plan.landlock.enforcement === "partial" && !args.quiet) {
       fail(`warning: partially enforced: ${plan.landlock.dropped.join("; ")}`);
     }
     return args.timeoutMs === undefined
       ? runInPlace(plan)
-      : await runSupervised(plan, args.timeoutMs);
+      : await runSupervised(plan, args.timeoutMs, args.quiet);
   } catch (error) {
     if (!(error instanceof SandboxError)) throw error;
     fail(error.message);
@@ -134,23 +170,48 @@ function runInPlace(plan: SandboxPlan): number {
   });
 }
 
-async function runSupervised(plan: SandboxPlan, timeoutMs: number): Promise<number> {
+/** How much of the command's stderr is kept to look for a permission error. */
+const HINT_TAIL_BYTES = 64 * 1024;
+
+async function runSupervised(
+  plan: SandboxPlan,
+  timeoutMs: number,
+  quiet: boolean,
+): Promise<number> {
+  // stderr passes through us, so that a hint can follow the command's own last words.
   const child = spawnPlan(plan, {
     timeoutMs,
     stdin: "inherit",
     stdout: "inherit",
-    stderr: "inherit",
+    stderr: quiet ? "inherit" : "piped",
   });
   const forwarders = FORWARDED.map((signal) => {
     const handler = () => child.kill(signal);
     Deno.addSignalListener(signal, handler);
     return { signal, handler };
   });
+  let tail = new Uint8Array(0);
+  const copying = (async () => {
+    if (!child.stderr) return;
+    for await (const chunk of child.stderr) {
+      await Deno.stderr.write(chunk);
+      const joined = new Uint8Array(tail.length + chunk.length);
+      joined.set(tail);
+      joined.set(chunk, tail.length);
+      tail = joined.slice(-HINT_TAIL_BYTES);
+    }
+  })();
   try {
     const status = await child.status;
+    await copying;
     if (status.timedOut) fail(`timed out after ${timeoutMs} ms; killed`);
+    if (!quiet && status.exitCode !== 0 && !status.timedOut) {
+      const hint = denialHint(new TextDecoder().decode(tail), plan);
+      if (hint) fail(hint);
+    }
     return status.exitCode;
   } finally {
+    await copying.catch(() => {});
     for (const { signal, handler } of forwarders) Deno.removeSignalListener(signal, handler);
   }
 }

@@ -25,6 +25,14 @@ export interface CliArgs {
   json: boolean;
   /** `--stdin`: with `--json`, pass this process's stdin to the command. */
   stdin: boolean;
+  /** `--probe`: report what this system can enforce (with `--json`: as JSON). */
+  probe: boolean;
+  /** `--explain`: print the plan as JSON instead of running. */
+  explain: boolean;
+  /** `--require-full`: refuse to run partially enforced. */
+  requireFull: boolean;
+  /** `--quiet`: no warnings or hints. */
+  quiet: boolean;
   /** The command and its arguments. */
   command: string[];
 }
@@ -44,14 +52,30 @@ const WITH_VALUE = new Map([
   ["--timeout", "timeout"],
   ["--cwd", "cwd"],
 ]);
-const FLAGS = new Map([
+type BooleanOption =
+  | "help"
+  | "version"
+  | "fullAuto"
+  | "json"
+  | "stdin"
+  | "probe"
+  | "explain"
+  | "requireFull"
+  | "quiet";
+
+const FLAGS = new Map<string, BooleanOption>([
   ["-h", "help"],
   ["--help", "help"],
   ["-V", "version"],
   ["--version", "version"],
-  ["--full-auto", "full-auto"],
+  ["--full-auto", "fullAuto"],
   ["--json", "json"],
   ["--stdin", "stdin"],
+  ["--probe", "probe"],
+  ["--explain", "explain"],
+  ["--require-full", "requireFull"],
+  ["-q", "quiet"],
+  ["--quiet", "quiet"],
 ]);
 
 /**
@@ -78,6 +102,10 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     version: false,
     json: false,
     stdin: false,
+    probe: false,
+    explain: false,
+    requireFull: false,
+    quiet: false,
     command: [],
   };
   let i = 0;
@@ -99,11 +127,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     const flag = FLAGS.get(name);
     if (flag) {
       if (value !== undefined) throw new UsageError(`Option ${name} takes no value: ${arg}`);
-      if (flag === "help") args.help = true;
-      else if (flag === "version") args.version = true;
-      else if (flag === "json") args.json = true;
-      else if (flag === "stdin") args.stdin = true;
-      else args.fullAuto = true;
+      args[flag] = true;
       continue;
     }
     const option = WITH_VALUE.get(name);
@@ -131,6 +155,9 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     }
   }
   args.command = argv.slice(i);
+  if (args.probe && args.command.length > 0) {
+    throw new UsageError(`Option --probe takes no command: ${args.command[0]}`);
+  }
   if (args.stdin && !args.json) {
     throw new UsageError("Option --stdin needs --json (otherwise stdin is the command's already)");
   }

@@ -10,6 +10,7 @@
  * - `missing-path`: the working folder or a writable folder does not exist;
  * - `invalid-command`: the command, its environment or an option cannot be used;
  * - `landlock-unavailable`: writes must be restricted and the kernel has no Landlock;
+ * - `partially-enforced`: full enforcement was required and this kernel cannot give it;
  * - `apply-failed`: the child failed while applying the plan (a syscall refused, a root vanished);
  * - `child-failed`: the child ended before it could apply the plan or say why.
  */
@@ -18,6 +19,7 @@ export type SandboxErrorKind =
   | "missing-path"
   | "invalid-command"
   | "landlock-unavailable"
+  | "partially-enforced"
   | "apply-failed"
   | "child-failed";
 

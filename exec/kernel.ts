@@ -4,21 +4,22 @@
  * @module
  */
 
-import { landlockAbi } from "../ffi/landlock.ts";
+import { type LandlockAbiProbe, probeLandlockAbi } from "../ffi/landlock.ts";
 import type { KernelFacts } from "../policy/plan.ts";
 
-let cached: KernelFacts | undefined;
+let cached: (KernelFacts & { landlockErrno?: number }) | undefined;
 
 /**
  * This machine's architecture and Landlock ABI.
- * @returns The facts.
+ * @returns The facts, and the errno that made the ABI 0 when it is.
  * @throws {Error} On an architecture without syscall tables.
  */
-export function probeKernel(): KernelFacts {
+export function probeKernel(): KernelFacts & { landlockErrno?: number } {
   if (cached) return cached;
   const arch = Deno.build.arch;
   if (arch !== "x86_64" && arch !== "aarch64") {
     throw new Error(`Unsupported architecture: ${arch} (x86_64 and aarch64 only)`);
   }
-  return cached = { arch, landlockAbi: landlockAbi() };
+  const probe: LandlockAbiProbe = probeLandlockAbi();
+  return cached = { arch, landlockAbi: probe.abi, landlockErrno: probe.errno };
 }

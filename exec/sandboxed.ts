@@ -31,6 +31,12 @@ export interface SandboxParams {
   timeoutMs?: number;
   /** Aborting kills the command and everything it started. @default undefined */
   signal?: AbortSignal;
+  /**
+   * Refuse to run unless the policy is fully enforced (nothing dropped for this kernel's
+   * Landlock ABI); by default a partially enforced sandbox runs, and the result says what was
+   * dropped. @default false
+   */
+  requireFull?: boolean;
 }
 
 /** Parameters of `execSandboxed`. */
@@ -61,19 +67,36 @@ export interface ExecResult extends ExecStatus {
   truncated: boolean;
   /** A hint that the sandbox stopped the command; see `looksSandboxDenied`. */
   sandboxDenied: boolean;
+  /** `full`, or `partial` when this kernel's Landlock ABI could not enforce everything. */
+  enforcement: "full" | "partial";
+  /** What was not enforced on this kernel, in words (empty when `full`). */
+  dropped: string[];
 }
 
 /** Default `maxOutputBytes`. */
 export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
 
 /**
- * Plans a command under a policy, with every refusal as a `SandboxError`.
+ * The plan the child would apply for this command and policy, without running anything: the
+ * same data `--explain` prints and the child receives. A plan that cannot run on this kernel
+ * is returned too, with `runnable: false` and its reasons in `landlock.dropped`.
+ *
+ * @example
+ * ```ts
+ * import { explainSandbox } from "./sandboxed.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const plan = explainSandbox({ command: ["make"], cwd: "/" }, ["disk-full-read-access"]);
+ * assert.deepEqual(plan.writableRoots, []);
+ * assert.ok(plan.seccomp!.rules.some((rule) => rule.syscall === "connect"));
+ * ```
+ *
  * @param params What to run.
  * @param policy The policy.
  * @returns The plan.
- * @throws {SandboxError} `invalid-policy`, `missing-path`, `invalid-command`, `landlock-unavailable`.
+ * @throws {SandboxError} `invalid-policy`, `missing-path` or `invalid-command`.
  */
-export function prepareSandbox(params: SandboxParams, policy: PolicyInput): SandboxPlan {
+export function explainSandbox(params: SandboxParams, policy: PolicyInput): SandboxPlan {
   if (
     !Array.isArray(params.command) ||
     params.command.some((arg: unknown) => typeof arg !== "string")
@@ -86,10 +109,9 @@ export function prepareSandbox(params: SandboxParams, policy: PolicyInput): Sand
   ) {
     throw new SandboxError("invalid-command", `Invalid timeoutMs: ${params.timeoutMs}`);
   }
-  let plan: SandboxPlan;
   try {
     const resolved = policy instanceof SandboxPolicy ? policy : new SandboxPolicy(policy);
-    plan = planSandbox(resolved, {
+    return planSandbox(resolved, {
       argv: params.command,
       cwd: params.cwd ?? Deno.cwd(),
       env: params.env ?? Deno.env.toObject(),
@@ -108,12 +130,31 @@ export function prepareSandbox(params: SandboxParams, policy: PolicyInput): Sand
     }
     throw error;
   }
+}
+
+/**
+ * Plans a command under a policy and checks that it may run here.
+ * @param params What to run.
+ * @param policy The policy.
+ * @returns The plan, runnable.
+ * @throws {SandboxError} As `explainSandbox`, and `landlock-unavailable`, or
+ * `partially-enforced` with `requireFull`.
+ */
+export function prepareSandbox(params: SandboxParams, policy: PolicyInput): SandboxPlan {
+  const plan = explainSandbox(params, policy);
   if (!plan.runnable) {
     throw new SandboxError(
       "landlock-unavailable",
       `Cannot apply the sandbox: ${plan.landlock.dropped.join("; ")}. Enable Landlock ` +
-        `(CONFIG_SECURITY_LANDLOCK=y and "landlock" in the lsm= boot parameter) or grant ` +
-        `disk-full-write-access; nothing was run`,
+        `(CONFIG_SECURITY_LANDLOCK=y and "landlock" in the lsm= boot parameter; see --probe) or ` +
+        `grant disk-full-write-access; nothing was run`,
+    );
+  }
+  if (params.requireFull && plan.landlock.enforcement !== "full") {
+    throw new SandboxError(
+      "partially-enforced",
+      `Refusing to run partially enforced (full enforcement was required): ` +
+        `${plan.landlock.dropped.join("; ")}; nothing was run`,
     );
   }
   return plan;
@@ -203,6 +244,8 @@ export async function execSandboxed(params: ExecParams, policy: PolicyInput): Pr
     stderrBytes: err.bytes,
     truncated: out.truncated || err.truncated,
     sandboxDenied: looksSandboxDenied({ ...ended, stdout, stderr }),
+    enforcement: plan.landlock.enforcement === "full" ? "full" : "partial",
+    dropped: plan.landlock.dropped,
   };
 }
 

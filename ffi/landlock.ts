@@ -6,7 +6,7 @@
  */
 
 import type { LandlockPlan } from "../policy/landlock.ts";
-import { addressOf, close, cString, ENOSYS, EOPNOTSUPP, syscall, SyscallError } from "./libc.ts";
+import { addressOf, close, cString, syscall, SyscallError } from "./libc.ts";
 
 // From include/uapi/linux/landlock.h and fcntl.h.
 const LANDLOCK_CREATE_RULESET_VERSION = 1;
@@ -15,18 +15,26 @@ const AT_FDCWD = -100;
 const O_PATH = 0o10000000;
 const O_CLOEXEC = 0o2000000;
 
+/** The outcome of asking the kernel for its Landlock ABI. */
+export interface LandlockAbiProbe {
+  /** The ABI version, 0 when Landlock is unavailable. */
+  abi: number;
+  /** Why it is unavailable: the errno of the query (ENOSYS, EOPNOTSUPP, ...), else `undefined`. */
+  errno?: number;
+}
+
 /**
- * The kernel's Landlock ABI version.
- * @returns The version, or 0 when Landlock is not built in or not enabled (ENOSYS, EOPNOTSUPP).
- * @throws {SyscallError} On any other failure.
+ * Asks the kernel for its Landlock ABI version.
+ * @returns The version, or 0 with the errno when Landlock is not built in, not enabled, or the
+ * query is blocked (by a container's seccomp profile, for instance).
  */
-export function landlockAbi(): number {
+export function probeLandlockAbi(): LandlockAbiProbe {
   try {
-    return Number(syscall("landlock_create_ruleset", 0, 0, LANDLOCK_CREATE_RULESET_VERSION));
+    return {
+      abi: Number(syscall("landlock_create_ruleset", 0, 0, LANDLOCK_CREATE_RULESET_VERSION)),
+    };
   } catch (error) {
-    if (error instanceof SyscallError && (error.errno === ENOSYS || error.errno === EOPNOTSUPP)) {
-      return 0;
-    }
+    if (error instanceof SyscallError) return { abi: 0, errno: error.errno };
     throw error;
   }
 }

@@ -150,7 +150,8 @@ export function planSandbox(
     version: PLAN_VERSION,
     argv: [...command.argv],
     cwd,
-    env: Object.entries(command.env).map(([key, value]) => `${key}=${value}`),
+    // Sorted: the same environment always makes the same plan (Deno's toObject() order varies).
+    env: Object.entries(command.env).map(([key, value]) => `${key}=${value}`).sort(),
     permissions: policy.permissions.map(formatPermission),
     writableRoots,
     noNewPrivs: restricted,

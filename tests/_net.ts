@@ -14,14 +14,14 @@ const NOT_THE_COMMAND = [124, 125, 126, 127];
 /**
  * Asserts that the command itself ran and failed: a refused run must not be confused with a
  * sandbox that could not start, a missing program or a timeout, which also exit non-zero (the
- * CLI's own messages, warnings aside, start with "llmx-sandbox: ").
+ * CLI's own messages, warnings and hints aside, start with "llmx-sandbox: ").
  * @param out What the run left.
  * @param what The command, for messages.
  */
 export function assertRanAndFailed(out: Output, what: string): void {
   assert.notEqual(out.code, 0, `${what} must fail inside the sandbox: ${out.stdout}`);
   assert.ok(
-    !NOT_THE_COMMAND.includes(out.code) && !/^llmx-sandbox: (?!warning:)/m.test(out.stderr),
+    !NOT_THE_COMMAND.includes(out.code) && !/^llmx-sandbox: (?!warning:|hint:)/m.test(out.stderr),
     `${what} must have been run and failed by itself (code ${out.code}): ${out.stderr}`,
   );
 }
