@@ -20,6 +20,7 @@ import {
 import { probeSystem } from "../exec/probe.ts";
 import { formatProbeReport } from "../policy/probe_report.ts";
 import { denialHint } from "./denial_hint.ts";
+import { buildEnvironment, ConfigError, loadConfig } from "./config.ts";
 
 /** Exit code for a wrong invocation; nothing runs. */
 export const EXIT_USAGE = 2;
@@ -39,6 +40,12 @@ Options:
                                  (exit 124). Without it the sandbox becomes the command in
                                  place (terminal, job control and exit status as if run directly).
       --cwd DIR                  Run the command in DIR (default: the current folder).
+      --env KEY[=VALUE]          Copy KEY from this environment, or set it (repeatable).
+      --clear-env                Start the command's environment empty but for PATH, HOME,
+                                 TERM, LANG, USER and TMPDIR.
+      --config FILE              Read options from FILE (default, when it exists:
+                                 $XDG_CONFIG_HOME/llmx-sandbox/config.json, else
+                                 ~/.config/llmx-sandbox/config.json).
       --json                     Supervise, capture the output and print one JSON object
                                  (exitCode, signal, stdout, stderr, timedOut, truncated,
                                  durationMs, sandboxDenied) on stdout.
@@ -57,14 +64,18 @@ Options:
   -h, --help                     Show this help.
   -V, --version                  Show the version.
 
-Permissions:
-  disk-full-read-access                   read everything (reads are not yet restricted anyway)
+Permissions (none given anywhere: read-only, i.e. disk-full-read-access alone):
+  disk-full-read-access                   read everything; without it only system folders,
+                                          the cwd, writable roots and read folders are readable
+  disk-read-folder=PATH                   read beneath PATH
   disk-write-cwd                          write beneath the working folder
   disk-write-platform-user-temp-folder    write beneath $TMPDIR
   disk-write-platform-global-temp-folder  write beneath /tmp
   disk-write-folder=PATH                  write beneath PATH
   disk-full-write-access                  write anywhere
   network-full-access                     use the network
+  network-connect-tcp=PORT                connect to TCP PORT, the rest of the network stays off
+  network-bind-tcp=PORT                   listen on TCP PORT, the rest of the network stays off
 
 Exit codes: the command's own; 128+N when signal N killed it; 124 timeout; 125 the sandbox
 cannot be applied (nothing ran); 126 not executable; 127 not found; 2 wrong invocation.
@@ -123,18 +134,37 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
     console.log(args.json ? JSON.stringify(report, null, 2) : formatProbeReport(report).trimEnd());
     return { full: 0, partial: 1, none: EXIT_SANDBOX_FAILED }[report.verdict];
   }
-  const policy = new SandboxPolicy([
-    ...(args.fullAuto ? SandboxPolicy.fullAuto().permissions : []),
-    ...args.permissions,
-  ]);
-  const params: SandboxParams = {
-    command: args.command,
-    cwd: args.cwd,
-    env: Deno.env.toObject(),
-    timeoutMs: args.timeoutMs,
-    requireFull: args.requireFull,
-  };
+  let configFile: string | undefined;
+  let policy: SandboxPolicy;
+  let params: SandboxParams;
   try {
+    const caller = Deno.env.toObject();
+    const loaded = loadConfig(args.config, caller);
+    configFile = loaded?.file;
+    const file = loaded?.config ?? {};
+    // A permission list on the command line (or --full-auto) replaces the file's; none at all
+    // anywhere is the original's default: read-only (read everything, write nothing).
+    const permissions = args.fullAuto || args.permissions.length > 0
+      ? [...(args.fullAuto ? SandboxPolicy.fullAuto().permissions : []), ...args.permissions]
+      : file.permissions;
+    policy = permissions === undefined ? SandboxPolicy.readOnly() : new SandboxPolicy(permissions);
+    params = {
+      command: args.command,
+      cwd: args.cwd,
+      env: buildEnvironment(caller, args.clearEnv || (file.clearEnv ?? false), [
+        ...(file.env ?? []),
+        ...args.env,
+      ]),
+      timeoutMs: args.timeoutMs ?? file.timeoutMs,
+      requireFull: args.requireFull || (file.requireFull ?? false),
+    };
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    fail(error.message);
+    return EXIT_USAGE;
+  }
+  try {
+    if (configFile !== undefined) refuseWritableConfig(configFile, explainSandbox(params, policy));
     if (args.explain) {
       const plan = explainSandbox(params, policy);
       // The plan as the child receives it, but for the environment's values: an explanation
@@ -149,13 +179,34 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
     if (plan.landlock.enforcement === "partial" && !args.quiet) {
       fail(`warning: partially enforced: ${plan.landlock.dropped.join("; ")}`);
     }
-    return args.timeoutMs === undefined
+    return params.timeoutMs === undefined
       ? runInPlace(plan)
-      : await runSupervised(plan, args.timeoutMs, args.quiet);
+      : await runSupervised(plan, params.timeoutMs, args.quiet);
   } catch (error) {
+    if (error instanceof ConfigError) {
+      fail(error.message);
+      return EXIT_USAGE;
+    }
     if (!(error instanceof SandboxError)) throw error;
     fail(error.message);
     return exitCodeFor(error);
+  }
+}
+
+/**
+ * Refuses a config file that the command could rewrite: it would choose its next run's policy.
+ * @throws {ConfigError} When the file lies beneath a writable root, or everything is writable.
+ */
+function refuseWritableConfig(file: string, plan: SandboxPlan): void {
+  const everywhere = plan.permissions.includes("disk-full-write-access");
+  const root = plan.writableRoots.find((root) => file === root || file.startsWith(`${root}/`));
+  if (everywhere || root !== undefined) {
+    throw new ConfigError(
+      file,
+      "",
+      `it lies inside ${everywhere ? "the writable filesystem" : `the writable root ${root}`} ` +
+        "of the policy it sets, so the command could rewrite its next run's policy; move it",
+    );
   }
 }
 

@@ -6,6 +6,7 @@
  */
 
 import { parsePermission, type SandboxPermission } from "../policy/permission.ts";
+import { validEnvEntry } from "./config.ts";
 
 /** What the command line asked for. */
 export interface CliArgs {
@@ -17,6 +18,12 @@ export interface CliArgs {
   timeoutMs?: number;
   /** `--cwd DIR`. */
   cwd?: string;
+  /** `--config FILE`. */
+  config?: string;
+  /** `--env KEY` or `--env KEY=VALUE`, in order. */
+  env: string[];
+  /** `--clear-env`. */
+  clearEnv: boolean;
   /** `-h`/`--help`. */
   help: boolean;
   /** `-V`/`--version`. */
@@ -51,6 +58,8 @@ const WITH_VALUE = new Map([
   ["--sandbox-permission", "sandbox-permission"],
   ["--timeout", "timeout"],
   ["--cwd", "cwd"],
+  ["--config", "config"],
+  ["--env", "env"],
 ]);
 type BooleanOption =
   | "help"
@@ -61,7 +70,8 @@ type BooleanOption =
   | "probe"
   | "explain"
   | "requireFull"
-  | "quiet";
+  | "quiet"
+  | "clearEnv";
 
 const FLAGS = new Map<string, BooleanOption>([
   ["-h", "help"],
@@ -76,6 +86,7 @@ const FLAGS = new Map<string, BooleanOption>([
   ["--require-full", "requireFull"],
   ["-q", "quiet"],
   ["--quiet", "quiet"],
+  ["--clear-env", "clearEnv"],
 ]);
 
 /**
@@ -106,6 +117,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     explain: false,
     requireFull: false,
     quiet: false,
+    env: [],
+    clearEnv: false,
     command: [],
   };
   let i = 0;
@@ -149,9 +162,15 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         );
       }
       args.timeoutMs = Number(value);
+    } else if (option === "env") {
+      if (!validEnvEntry(value)) {
+        throw new UsageError(`Invalid --env: ${JSON.stringify(value)} (KEY or KEY=VALUE)`);
+      }
+      args.env.push(value);
     } else {
-      if (value === "") throw new UsageError("Invalid --cwd: empty path");
-      args.cwd = value;
+      if (value === "") throw new UsageError(`Invalid ${name}: empty path`);
+      if (option === "cwd") args.cwd = value;
+      else args.config = value;
     }
   }
   args.command = argv.slice(i);

@@ -17,7 +17,7 @@ import {
   setpgid,
 } from "../ffi/process.ts";
 import { EACCES, ENOENT, ENOEXEC, ENOTDIR, strerror } from "../ffi/libc.ts";
-import { pathOf, programCandidates } from "./path_search.ts";
+import { pathOf, programCandidates } from "../policy/path_search.ts";
 
 /** Exit code when the sandbox could not be applied; nothing ran. */
 export const EXIT_SANDBOX_FAILED = 125;

@@ -11,6 +11,7 @@ import { addressOf, close, cString, syscall, SyscallError } from "./libc.ts";
 // From include/uapi/linux/landlock.h and fcntl.h.
 const LANDLOCK_CREATE_RULESET_VERSION = 1;
 const LANDLOCK_RULE_PATH_BENEATH = 1;
+const LANDLOCK_RULE_NET_PORT = 2;
 const AT_FDCWD = -100;
 const O_PATH = 0o10000000;
 const O_CLOEXEC = 0o2000000;
@@ -87,6 +88,18 @@ export function applyLandlock(plan: LandlockPlan): void {
         }
       } finally {
         close(parentFd);
+      }
+    }
+    for (const rule of plan.netRules) {
+      // struct landlock_net_port_attr { __u64 allowed_access; __u64 port; } (packed)
+      const attr = new BigUint64Array([BigInt(rule.access), BigInt(rule.port)]);
+      try {
+        syscall("landlock_add_rule", rulesetFd, LANDLOCK_RULE_NET_PORT, addressOf(attr), 0);
+      } catch (error) {
+        if (error instanceof SyscallError) {
+          throw new SyscallError("landlock_add_rule", error.errno, `TCP port ${rule.port}`);
+        }
+        throw error;
       }
     }
     syscall("landlock_restrict_self", rulesetFd, 0);

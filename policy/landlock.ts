@@ -113,6 +113,22 @@ export interface LandlockInput {
   writableRoots: readonly LandlockPathInput[];
   /** `/dev/null` and `/dev/tty` as found on this system; absent ones are left out. */
   devices: { null?: LandlockPathInput; tty?: LandlockPathInput };
+  /** Whether reads are restricted (no `disk-full-read-access`). @default false */
+  restrictReads?: boolean;
+  /** With reads restricted: what may be read (and run), canonical. @default [] */
+  readableRoots?: readonly LandlockPathInput[];
+  /** TCP ports opened while the rest of the network stays closed. @default none */
+  tcpPorts?: { connect: readonly number[]; bind: readonly number[] };
+}
+
+/** One `landlock_add_rule(LANDLOCK_RULE_NET_PORT)` call. */
+export interface LandlockNetRule {
+  /** The TCP port. */
+  port: number;
+  /** `LANDLOCK_ACCESS_NET_*` granted on it. */
+  access: number;
+  /** The same rights by name, for people. */
+  rights: string[];
 }
 
 /** One `landlock_add_rule(LANDLOCK_RULE_PATH_BENEATH)` call. */
@@ -135,15 +151,18 @@ export interface LandlockPlan {
   handledAccessNet: number;
   /** `scoped`: abstract UNIX sockets and signals kept inside the domain. */
   scoped: number;
-  /** The rules, in the order they are added. */
+  /** The filesystem rules, in the order they are added. */
   rules: LandlockRule[];
+  /** The TCP port rules. */
+  netRules: LandlockNetRule[];
   /** What the newest ABI would have enforced for this policy that this ABI cannot, in words. */
   dropped: string[];
   /** Whether a ruleset is created at all. */
   apply: boolean;
   /**
    * `full`: everything this tool enforces on the newest ABI; `partial`: something was dropped;
-   * `none`: writes must be restricted and Landlock cannot do it, so nothing may run.
+   * `none`: the filesystem (or TCP ports) must be restricted and Landlock cannot do it, so
+   * nothing may run.
    */
   enforcement: "full" | "partial" | "none";
 }
@@ -182,15 +201,19 @@ export function maskRuleAccess(access: number, handled: number, isDirectory: boo
  */
 export function planLandlock(input: LandlockInput): LandlockPlan {
   const abi = Math.max(0, Math.min(input.abi, LANDLOCK_ABI_LATEST));
-  const wantedFs = input.restrictWrites ? FS_ALL_RIGHTS : 0;
+  const restrictReads = input.restrictReads ?? false;
+  const restrictFs = input.restrictWrites || restrictReads;
+  const wantedFs = restrictFs ? FS_ALL_RIGHTS : 0;
   const wantedNet = input.restrictNetwork
     ? LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP
     : 0;
+  const ports = input.restrictNetwork ? input.tcpPorts : undefined;
+  const wantsPorts = (ports?.connect.length ?? 0) + (ports?.bind.length ?? 0) > 0;
   // Signals always: as root, `kill -9 -1` from inside must not reach the host. Abstract UNIX
   // sockets only with the network restricted: they are how a sandboxed socket reaches a daemon.
   const wantedScope = LANDLOCK_SCOPE_SIGNAL |
     (input.restrictNetwork ? LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET : 0);
-  const restrictsAnything = input.restrictWrites || input.restrictNetwork;
+  const restrictsAnything = restrictFs || input.restrictNetwork;
 
   const handledAccessFs = wantedFs & fsRightsForAbi(abi);
   const handledAccessNet = abi >= 4 ? wantedNet : 0;
@@ -218,6 +241,14 @@ export function planLandlock(input: LandlockInput): LandlockPlan {
       );
     }
   }
+  const portsImpossible = wantsPorts && !handledAccessNet;
+  if (portsImpossible) {
+    // Never a silent full network: without Landlock's TCP rules a port cannot be opened alone.
+    dropped.push(
+      `network-connect-tcp and network-bind-tcp need Landlock ABI 4 for TCP port rules; ` +
+        `this kernel has ABI ${abi}`,
+    );
+  }
 
   const rules: LandlockRule[] = [];
   const add = (target: LandlockPathInput | undefined, wanted: number) => {
@@ -226,7 +257,14 @@ export function planLandlock(input: LandlockInput): LandlockPlan {
     if (access) rules.push({ path: target.path, access, rights: fsRightNames(access) });
   };
   if (handledAccessFs) {
-    add({ path: "/", isDirectory: true }, FS_READ_RIGHTS);
+    const READ = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
+    if (!restrictReads) {
+      add({ path: "/", isDirectory: true }, FS_READ_RIGHTS);
+    } else {
+      // Writing anywhere but reading only some places: everything but reading beneath /.
+      if (!input.restrictWrites) add({ path: "/", isDirectory: true }, FS_ALL_RIGHTS & ~READ);
+      for (const root of input.readableRoots ?? []) add(root, FS_READ_RIGHTS);
+    }
     add(input.devices.null, FS_FILE_RIGHTS);
     // /dev/tty keeps device ioctls for terminal programs; safe only because seccomp refuses
     // TIOCSTI and TIOCLINUX, which would let the command type into the user's shell.
@@ -240,11 +278,34 @@ export function planLandlock(input: LandlockInput): LandlockPlan {
     }
   }
 
+  const netRules: LandlockNetRule[] = [];
+  if (handledAccessNet && ports) {
+    for (const port of [...new Set([...ports.connect, ...ports.bind])].sort((a, b) => a - b)) {
+      const access = (ports.connect.includes(port) ? LANDLOCK_ACCESS_NET_CONNECT_TCP : 0) |
+        (ports.bind.includes(port) ? LANDLOCK_ACCESS_NET_BIND_TCP : 0);
+      const rights = [
+        ...(access & LANDLOCK_ACCESS_NET_BIND_TCP ? ["bind_tcp"] : []),
+        ...(access & LANDLOCK_ACCESS_NET_CONNECT_TCP ? ["connect_tcp"] : []),
+      ];
+      netRules.push({ port, access, rights });
+    }
+  }
+
   const apply = (handledAccessFs | handledAccessNet | scoped) !== 0;
-  const enforcement = input.restrictWrites && !handledAccessFs
+  const enforcement = (restrictFs && !handledAccessFs) || portsImpossible
     ? "none"
     : dropped.length
     ? "partial"
     : "full";
-  return { abi, handledAccessFs, handledAccessNet, scoped, rules, dropped, apply, enforcement };
+  return {
+    abi,
+    handledAccessFs,
+    handledAccessNet,
+    scoped,
+    rules,
+    netRules,
+    dropped,
+    apply,
+    enforcement,
+  };
 }

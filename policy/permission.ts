@@ -13,23 +13,37 @@ export type SimplePermissionName =
   | "disk-full-write-access"
   | "network-full-access";
 
+/** A permission that takes a folder. */
+export type FolderPermissionName = "disk-write-folder" | "disk-read-folder";
+
+/** A permission that takes a TCP port. */
+export type PortPermissionName = "network-connect-tcp" | "network-bind-tcp";
+
 /** One permission of a policy. A policy is exactly the set of its permissions. */
 export type SandboxPermission =
   | { readonly kind: SimplePermissionName }
-  | { readonly kind: "disk-write-folder"; readonly folder: string };
+  | { readonly kind: FolderPermissionName; readonly folder: string }
+  | { readonly kind: PortPermissionName; readonly port: number };
 
 /** Every permission name a user can type, in the order the README lists them. */
 export const PERMISSION_NAMES: readonly string[] = [
   "disk-full-read-access",
+  "disk-read-folder",
   "disk-write-cwd",
   "disk-write-platform-user-temp-folder",
   "disk-write-platform-global-temp-folder",
   "disk-write-folder",
   "disk-full-write-access",
   "network-full-access",
+  "network-connect-tcp",
+  "network-bind-tcp",
 ];
 
-const SIMPLE = new Set<string>(PERMISSION_NAMES.filter((name) => name !== "disk-write-folder"));
+const FOLDER = new Set<string>(["disk-write-folder", "disk-read-folder"]);
+const PORT = new Set<string>(["network-connect-tcp", "network-bind-tcp"]);
+const SIMPLE = new Set<string>(
+  PERMISSION_NAMES.filter((name) => !FOLDER.has(name) && !PORT.has(name)),
+);
 
 /** Thrown when a permission is not one this sandbox knows, or is malformed. */
 export class InvalidPermissionError extends Error {
@@ -57,8 +71,9 @@ function describe(value: unknown): string {
 }
 
 /**
- * Parses a permission from its string form (`disk-write-cwd`, `disk-write-folder=/x`) or its
- * JSON object form (`{"disk-write-folder": {"folder": "/x"}}`, `{"disk-write-cwd": {}}`).
+ * Parses a permission from its string form (`disk-write-cwd`, `disk-write-folder=/x`,
+ * `network-connect-tcp=443`) or its JSON object form (`{"disk-write-folder": {"folder": "/x"}}`,
+ * `{"network-connect-tcp": {"port": 443}}`, `{"disk-write-cwd": {}}`).
  *
  * @example Parse the two forms
  * ```ts
@@ -74,7 +89,21 @@ function describe(value: unknown): string {
  * @throws {InvalidPermissionError} When the value is not a known permission.
  */
 export function parsePermission(value: unknown): SandboxPermission {
-  if (typeof value === "string") return parsePermissionString(value);
+  if (typeof value === "string") {
+    const eq = value.indexOf("=");
+    const name = eq === -1 ? value : value.slice(0, eq);
+    const arg = eq === -1 ? undefined : value.slice(eq + 1);
+    if (FOLDER.has(name)) {
+      if (!arg) throw new InvalidPermissionError(value, `expected ${name}=PATH`);
+      return { kind: name as FolderPermissionName, folder: arg };
+    }
+    if (PORT.has(name)) {
+      return { kind: name as PortPermissionName, port: parsePort(value, name, arg) };
+    }
+    if (!SIMPLE.has(name)) throw unknownName(value, name);
+    if (arg !== undefined) throw new InvalidPermissionError(value, `"${name}" takes no argument`);
+    return { kind: name as SimplePermissionName };
+  }
   if (value !== null && typeof value === "object" && !Array.isArray(value)) {
     const keys = Object.keys(value);
     if (keys.length !== 1) {
@@ -82,25 +111,30 @@ export function parsePermission(value: unknown): SandboxPermission {
     }
     const [name] = keys;
     const arg = (value as Record<string, unknown>)[name];
-    if (name === "disk-write-folder") {
-      const folder = arg !== null && typeof arg === "object"
-        ? (arg as Record<string, unknown>).folder
-        : undefined;
-      const extra = arg !== null && typeof arg === "object"
-        ? Object.keys(arg).filter((key) => key !== "folder")
-        : [];
-      if (typeof folder !== "string" || folder === "" || extra.length > 0) {
-        throw new InvalidPermissionError(
-          value,
-          'expected {"disk-write-folder": {"folder": "PATH"}}',
-        );
+    const fields = arg !== null && typeof arg === "object" && !Array.isArray(arg)
+      ? arg as Record<string, unknown>
+      : undefined;
+    const only = (key: string) =>
+      fields !== undefined && Object.keys(fields).every((field) => field === key);
+    if (FOLDER.has(name)) {
+      if (!only("folder") || typeof fields!.folder !== "string" || fields!.folder === "") {
+        throw new InvalidPermissionError(value, `expected {"${name}": {"folder": "PATH"}}`);
       }
-      return { kind: "disk-write-folder", folder };
+      return { kind: name as FolderPermissionName, folder: fields!.folder };
+    }
+    if (PORT.has(name)) {
+      if (!only("port") || typeof fields!.port !== "number") {
+        throw new InvalidPermissionError(value, `expected {"${name}": {"port": NUMBER}}`);
+      }
+      return {
+        kind: name as PortPermissionName,
+        port: parsePort(value, name, String(fields!.port)),
+      };
     }
     if (!SIMPLE.has(name)) throw unknownName(value, name);
-    const emptyArg = arg === null || arg === true ||
-      (typeof arg === "object" && !Array.isArray(arg) && Object.keys(arg as object).length === 0);
-    if (!emptyArg) {
+    if (
+      !(arg === null || arg === true || (fields !== undefined && Object.keys(fields).length === 0))
+    ) {
       throw new InvalidPermissionError(value, `"${name}" takes no argument`);
     }
     return { kind: name as SimplePermissionName };
@@ -108,19 +142,12 @@ export function parsePermission(value: unknown): SandboxPermission {
   throw new InvalidPermissionError(value, "expected a string or a one-key object");
 }
 
-function parsePermissionString(value: string): SandboxPermission {
-  const eq = value.indexOf("=");
-  const name = eq === -1 ? value : value.slice(0, eq);
-  if (name === "disk-write-folder") {
-    const folder = eq === -1 ? "" : value.slice(eq + 1);
-    if (folder === "") {
-      throw new InvalidPermissionError(value, "expected disk-write-folder=PATH");
-    }
-    return { kind: "disk-write-folder", folder };
+function parsePort(value: unknown, name: string, arg: string | undefined): number {
+  const port = arg !== undefined && /^[0-9]{1,5}$/.test(arg) ? Number(arg) : NaN;
+  if (!(port >= 1 && port <= 65535)) {
+    throw new InvalidPermissionError(value, `expected ${name}=PORT with a port from 1 to 65535`);
   }
-  if (!SIMPLE.has(name)) throw unknownName(value, name);
-  if (eq !== -1) throw new InvalidPermissionError(value, `"${name}" takes no argument`);
-  return { kind: name as SimplePermissionName };
+  return port;
 }
 
 function unknownName(value: unknown, name: string): InvalidPermissionError {
@@ -145,7 +172,7 @@ function unknownName(value: unknown, name: string): InvalidPermissionError {
  * @returns Its string form.
  */
 export function formatPermission(permission: SandboxPermission): string {
-  return permission.kind === "disk-write-folder"
-    ? `disk-write-folder=${permission.folder}`
-    : permission.kind;
+  if ("folder" in permission) return `${permission.kind}=${permission.folder}`;
+  if ("port" in permission) return `${permission.kind}=${permission.port}`;
+  return permission.kind;
 }

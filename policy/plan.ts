@@ -5,7 +5,7 @@
  * @module
  */
 
-import { isAbsolute, resolve } from "node:path";
+import { basename, dirname, isAbsolute, resolve } from "node:path";
 import { type LandlockPathInput, type LandlockPlan, planLandlock } from "./landlock.ts";
 import { formatPermission } from "./permission.ts";
 import {
@@ -15,6 +15,29 @@ import {
   systemPathHost,
 } from "./sandbox_policy.ts";
 import { planSeccomp, type SeccompArch, type SeccompPlan } from "./seccomp.ts";
+import { pathOf, programCandidates } from "./path_search.ts";
+
+/**
+ * Readable without `disk-full-read-access`: what programs need to start, nothing personal.
+ * `/proc` as a whole: a rule on `/proc/<pid>` would bind to one process.
+ */
+export const PLATFORM_READ_PATHS: readonly string[] = [
+  "/usr",
+  "/bin",
+  "/sbin",
+  "/lib",
+  "/lib32",
+  "/lib64",
+  "/libx32",
+  "/etc",
+  "/proc",
+  "/dev/zero",
+  "/dev/urandom",
+  "/dev/random",
+];
+
+/** Programs whose installation stays readable with restricted reads, so that they start. */
+export const STARTER_PROGRAMS: readonly string[] = ["sh", "python3", "node"];
 
 /** The plan format's version; the child refuses any other. */
 export const PLAN_VERSION = 1;
@@ -70,6 +93,8 @@ export interface SandboxPlan {
   permissions: string[];
   /** Canonical writable roots (empty with `disk-full-write-access`). */
   writableRoots: string[];
+  /** With restricted reads: what may be read, canonical (empty with `disk-full-read-access`). */
+  readableRoots: string[];
   /** Whether the child sets `PR_SET_NO_NEW_PRIVS`; always, when anything is restricted. */
   noNewPrivs: boolean;
   /** The Landlock ruleset. */
@@ -132,8 +157,23 @@ export function planSandbox(
     );
   }
   const restrictWrites = !policy.hasFullDiskWriteAccess();
+  const restrictReads = !policy.hasFullDiskReadAccess();
   const restrictNetwork = !policy.hasFullNetworkAccess();
   const writableRoots = restrictWrites ? policy.getWritableRootsWithCwd(cwd, host) : [];
+  // Markers a command (or a build script) can test; the network one as in Codex.
+  const env: Record<string, string> = { ...command.env, LLMX_SANDBOX: "1" };
+  if (restrictNetwork) env.LLMX_SANDBOX_NETWORK_DISABLED = "1";
+  const readableRoots = restrictReads
+    ? unique([
+      ...PLATFORM_READ_PATHS.flatMap((path) => host.realPath(path) ?? []),
+      cwd,
+      ...policy.getReadableRoots(cwd, host),
+      ...[command.argv[0], ...STARTER_PROGRAMS].flatMap((program) =>
+        programRoots(program, pathOf(envList(env)), cwd, host)
+      ),
+    ])
+    : [];
+  const tcpPorts = policy.getTcpPorts();
   const describe = (path: string): LandlockPathInput | undefined => {
     const isDirectory = host.isDirectory(path);
     return isDirectory === undefined ? undefined : { path, isDirectory };
@@ -144,21 +184,68 @@ export function planSandbox(
     restrictNetwork,
     writableRoots: writableRoots.map((path) => ({ path, isDirectory: host.isDirectory(path)! })),
     devices: { null: describe("/dev/null"), tty: describe("/dev/tty") },
+    restrictReads,
+    readableRoots: readableRoots.flatMap((path) => describe(path) ?? []),
+    tcpPorts,
   });
-  const restricted = restrictWrites || restrictNetwork;
+  const restricted = restrictWrites || restrictReads || restrictNetwork;
   return {
     version: PLAN_VERSION,
     argv: [...command.argv],
     cwd,
-    // Sorted: the same environment always makes the same plan (Deno's toObject() order varies).
-    env: Object.entries(command.env).map(([key, value]) => `${key}=${value}`).sort(),
+    env: envList(env),
     permissions: policy.permissions.map(formatPermission),
     writableRoots,
+    readableRoots,
     noNewPrivs: restricted,
     landlock,
-    seccomp: restricted ? planSeccomp({ arch: kernel.arch, restrictNetwork }) : null,
+    seccomp: restricted
+      ? planSeccomp({
+        arch: kernel.arch,
+        restrictNetwork,
+        tcp: { connect: tcpPorts.connect.length > 0, bind: tcpPorts.bind.length > 0 },
+      })
+      : null,
     runnable: landlock.enforcement !== "none",
   };
+}
+
+/** Sorted: the same environment always makes the same plan (Deno's toObject() order varies). */
+function envList(env: Readonly<Record<string, string>>): string[] {
+  return Object.entries(env).map(([key, value]) => `${key}=${value}`).sort();
+}
+
+function unique(paths: readonly string[]): string[] {
+  return [...new Set(paths)];
+}
+
+/**
+ * What must stay readable for a program to start with restricted reads: the installation
+ * prefix of where `PATH` finds it and of what that resolves to (`/opt/x/bin/p` gives `/opt/x`,
+ * a pyenv shim `~/.pyenv/shims/python3` gives `~/.pyenv`). Never the home folder or `/`
+ * itself: then only the program's own folder.
+ */
+function programRoots(
+  program: string,
+  path: string | undefined,
+  cwd: string,
+  host: PlanHost,
+): string[] {
+  const found = programCandidates(program, path)
+    .map((candidate) => isAbsolute(candidate) ? candidate : resolve(cwd, candidate))
+    .find((candidate) => host.isDirectory(candidate) === false);
+  if (found === undefined) return [];
+  const home = host.home?.();
+  const real = host.realPath(found);
+  return unique([found, ...(real ? [real] : [])].map((file) => {
+    const folder = dirname(file);
+    const prefix = ["bin", "sbin", "shims"].includes(basename(folder)) ? dirname(folder) : folder;
+    const tooWide = (candidate: string) =>
+      candidate === "/" ||
+      (home !== undefined && (home === candidate || home.startsWith(`${candidate}/`)));
+    if (!tooWide(prefix)) return host.realPath(prefix) ?? prefix;
+    return tooWide(folder) ? file : folder;
+  }));
 }
 
 function validateCommand(command: CommandSpec): void {

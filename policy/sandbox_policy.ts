@@ -13,6 +13,8 @@ export interface PathHost {
   tmpdir(): string | undefined;
   /** The canonical path (symlinks resolved), or `undefined` when nothing exists there. */
   realPath(path: string): string | undefined;
+  /** The user's home folder (`$HOME`), for `~` in folders; none when absent. */
+  home?(): string | undefined;
 }
 
 /** Why a policy cannot be turned into writable roots. */
@@ -42,6 +44,7 @@ export class PolicyError extends Error {
 /** The host of the running process: `Deno.realPathSync` and `$TMPDIR`. */
 export const systemPathHost: PathHost = {
   tmpdir: () => Deno.env.get("TMPDIR") || undefined,
+  home: () => Deno.env.get("HOME") || undefined,
   realPath(path: string): string | undefined {
     try {
       return Deno.realPathSync(path);
@@ -190,35 +193,90 @@ export class SandboxPolicy {
           break;
       }
     }
-    const roots: string[] = [];
-    for (const { path, optional, what } of wanted) {
-      const absolute = isAbsolute(path) ? path : resolve(base, path);
-      const real = host.realPath(absolute);
-      if (real === undefined) {
-        if (optional) continue;
-        throw new PolicyError(
-          "missing-folder",
-          path,
-          `${what} does not exist: ${path}`,
-        );
-      }
-      if (real === "/") {
-        throw new PolicyError(
-          "filesystem-root",
-          path,
-          `${what} ${path} resolves to /; ask for disk-full-write-access instead`,
-        );
-      }
-      if (!roots.includes(real)) roots.push(real);
-    }
-    return roots;
+    return resolveFolders(wanted, base, host, true);
+  }
+
+  /**
+   * The folders `disk-read-folder` grants reading beneath, canonicalised, without duplicates.
+   * Only meaningful without `disk-full-read-access`.
+   *
+   * @param cwd The command's working folder; relative folders are resolved against it.
+   * @param host Where paths are resolved; the running system by default.
+   * @returns Canonical absolute paths.
+   * @throws {PolicyError} When a folder is missing.
+   */
+  getReadableRoots(cwd: string, host: PathHost = systemPathHost): string[] {
+    const wanted = this.permissions.flatMap((permission) =>
+      permission.kind === "disk-read-folder"
+        ? [{ path: permission.folder, optional: false, what: "Readable folder" }]
+        : []
+    );
+    return resolveFolders(wanted, resolve(cwd), host, false);
+  }
+
+  /**
+   * The TCP ports the policy lets the command connect to and bind, when the rest of the
+   * network stays closed (`network-connect-tcp`, `network-bind-tcp`).
+   * @returns Sorted ports, without duplicates.
+   */
+  getTcpPorts(): { connect: number[]; bind: number[] } {
+    const ports = (kind: string) =>
+      [
+        ...new Set(this.permissions.flatMap((permission) =>
+          permission.kind === kind && "port" in permission ? [permission.port] : []
+        )),
+      ].sort((a, b) =>
+        a - b
+      );
+    return { connect: ports("network-connect-tcp"), bind: ports("network-bind-tcp") };
   }
 }
 
+/**
+ * Expands `~`, resolves relative paths against `base`, canonicalises once and merges
+ * duplicates: paths as users give them. Missing optional folders are skipped.
+ */
+function resolveFolders(
+  wanted: readonly { path: string; optional: boolean; what: string }[],
+  base: string,
+  host: PathHost,
+  writable: boolean,
+): string[] {
+  const roots: string[] = [];
+  for (const { path, optional, what } of wanted) {
+    let expanded = path;
+    if (path === "~" || path.startsWith("~/")) {
+      const home = host.home?.();
+      if (!home) {
+        throw new PolicyError(
+          "missing-folder",
+          path,
+          `${what} ${path} needs $HOME, which is not set`,
+        );
+      }
+      expanded = home + path.slice(1);
+    }
+    const absolute = isAbsolute(expanded) ? expanded : resolve(base, expanded);
+    const real = host.realPath(absolute);
+    if (real === undefined) {
+      if (optional) continue;
+      throw new PolicyError("missing-folder", path, `${what} does not exist: ${path}`);
+    }
+    if (writable && real === "/") {
+      throw new PolicyError(
+        "filesystem-root",
+        path,
+        `${what} ${path} resolves to /; ask for disk-full-write-access instead`,
+      );
+    }
+    if (!roots.includes(real)) roots.push(real);
+  }
+  return roots;
+}
+
 function objectForm(permission: SandboxPermission): Record<string, unknown> {
-  return permission.kind === "disk-write-folder"
-    ? { [permission.kind]: { folder: permission.folder } }
-    : { [permission.kind]: {} };
+  const { kind, ...argument } = permission;
+  return { [kind]: argument };
 }
 
 function isPermission(value: unknown): value is SandboxPermission {

@@ -23,6 +23,8 @@ export const SOCK_DGRAM = 2;
 export const SOCK_RAW = 3;
 export const SOCK_SEQPACKET = 5;
 export const SOCK_TYPE_MASK = 0xf;
+export const IPPROTO_TCP = 6;
+export const MSG_FASTOPEN = 0x20000000;
 export const TIOCSTI = 0x5412;
 export const TIOCLINUX = 0x541c;
 
@@ -51,10 +53,12 @@ export const SYSCALL_NUMBERS: Record<SeccompArch, Record<string, number>> = {
     connect: 42,
     accept: 43,
     sendto: 44,
+    sendmsg: 46,
     bind: 49,
     listen: 50,
     socketpair: 53,
     accept4: 288,
+    sendmmsg: 307,
     io_uring_setup: 425,
     io_uring_enter: 426,
     io_uring_register: 427,
@@ -68,7 +72,9 @@ export const SYSCALL_NUMBERS: Record<SeccompArch, Record<string, number>> = {
     accept: 202,
     connect: 203,
     sendto: 206,
+    sendmsg: 211,
     accept4: 242,
+    sendmmsg: 269,
     io_uring_setup: 425,
     io_uring_enter: 426,
     io_uring_register: 427,
@@ -107,6 +113,16 @@ export interface SeccompInput {
   arch: SeccompArch;
   /** Whether the network is restricted (no `network-full-access`). */
   restrictNetwork: boolean;
+  /** With the network restricted: whether some TCP ports may be connected to or bound. */
+  tcp?: TcpAllowance;
+}
+
+/** Which TCP operations a policy opens (on the ports Landlock then allows). */
+export interface TcpAllowance {
+  /** `network-connect-tcp` was given. */
+  connect: boolean;
+  /** `network-bind-tcp` was given. */
+  bind: boolean;
 }
 
 /** One classic BPF instruction (`struct sock_filter`). */
@@ -137,9 +153,13 @@ export interface SeccompPlan {
  * The filter's rows for a policy. Anything not listed is allowed.
  *
  * @param restrictNetwork Whether the network rows are included.
+ * @param tcp Which TCP operations are opened for Landlock to limit by port.
  * @returns The rows, in order.
  */
-export function seccompRules(restrictNetwork: boolean): SeccompRule[] {
+export function seccompRules(
+  restrictNetwork: boolean,
+  tcp: TcpAllowance = { connect: false, bind: false },
+): SeccompRule[] {
   const rules: SeccompRule[] = [
     {
       syscall: "ioctl",
@@ -163,14 +183,31 @@ export function seccompRules(restrictNetwork: boolean): SeccompRule[] {
     { arg: 1, op: "ne", value: SOCK_STREAM, mask: SOCK_TYPE_MASK },
     { arg: 1, op: "ne", value: SOCK_SEQPACKET, mask: SOCK_TYPE_MASK },
   ];
-  deny("socket", "a socket of any family but AF_UNIX reaches a network (IP, netlink, packet)", [
-    { arg: 0, op: "ne", value: AF_UNIX },
-  ]);
-  deny(
-    "socket",
-    "an AF_UNIX datagram socket can send to a path or abstract name outside (journald, /dev/log)",
-    notStreamOrSeqpacket,
-  );
+  const tcpMode = tcp.connect || tcp.bind;
+  if (!tcpMode) {
+    deny("socket", "a socket of any family but AF_UNIX reaches a network (IP, netlink, packet)", [
+      { arg: 0, op: "ne", value: AF_UNIX },
+    ]);
+    deny(
+      "socket",
+      "an AF_UNIX datagram socket can send to a path or abstract name outside (journald, /dev/log)",
+      notStreamOrSeqpacket,
+    );
+  } else {
+    deny(
+      "socket",
+      "with TCP ports open, only TCP sockets may exist: an AF_UNIX one could connect to any " +
+        "socket path, other families reach the network",
+      [{ arg: 0, op: "ne", value: AF_INET }, { arg: 0, op: "ne", value: AF_INET6 }],
+    );
+    deny("socket", "UDP and raw sockets are not covered by Landlock's TCP port rules", [
+      { arg: 1, op: "ne", value: SOCK_STREAM, mask: SOCK_TYPE_MASK },
+    ]);
+    deny("socket", "MPTCP and SCTP stream sockets bypass Landlock's TCP port rules", [
+      { arg: 2, op: "ne", value: 0 },
+      { arg: 2, op: "ne", value: IPPROTO_TCP },
+    ]);
+  }
   deny("socketpair", "only AF_UNIX pairs exist; refuse the rest outright", [
     { arg: 0, op: "ne", value: AF_UNIX },
   ]);
@@ -179,14 +216,29 @@ export function seccompRules(restrictNetwork: boolean): SeccompRule[] {
     "a datagram pair still sends to any named address given to sendmsg; stream pairs cannot",
     notStreamOrSeqpacket,
   );
-  deny("connect", "connect reaches a listener outside (TCP, or a UNIX socket path or name)");
-  deny("bind", "bind offers a service to the outside, or a UNIX name to rendezvous on");
-  deny("listen", "listen accepts connections from outside");
-  deny("accept", "accept takes connections on an inherited listening socket");
-  deny("accept4", "accept4 is accept with flags");
+  if (!tcp.connect) {
+    deny("connect", "connect reaches a listener outside (TCP, or a UNIX socket path or name)");
+  }
+  if (!tcp.bind) {
+    deny("bind", "bind offers a service to the outside, or a UNIX name to rendezvous on");
+    deny("listen", "listen accepts connections from outside");
+    deny("accept", "accept takes connections on an inherited listening socket");
+    deny("accept4", "accept4 is accept with flags");
+  }
   deny("sendto", "sendto with a destination address sends a datagram anywhere", [
     { arg: 4, op: "nonzero64" },
   ]);
+  if (tcpMode) {
+    // Flags are the fourth argument of sendto and sendmmsg, the third of sendmsg.
+    const fastOpen = (arg: number): ArgCondition[] => [
+      { arg, op: "ne", value: 0, mask: MSG_FASTOPEN },
+    ];
+    const why = "TCP Fast Open connects inside the send call, where Landlock's connect rule " +
+      "is not consulted";
+    deny("sendto", why, fastOpen(3));
+    deny("sendmsg", why, fastOpen(2));
+    deny("sendmmsg", why, fastOpen(3));
+  }
   deny(
     "io_uring_setup",
     "io_uring opens sockets and connects (IORING_OP_SOCKET/CONNECT) without these syscalls",
@@ -212,7 +264,7 @@ export function seccompRules(restrictNetwork: boolean): SeccompRule[] {
  * @returns The plan.
  */
 export function planSeccomp(input: SeccompInput): SeccompPlan {
-  const rules = seccompRules(input.restrictNetwork);
+  const rules = seccompRules(input.restrictNetwork, input.tcp);
   const refused = [
     `any architecture but ${input.arch} (the 32-bit int 0x80 entry included): process killed`,
   ];

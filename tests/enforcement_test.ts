@@ -44,7 +44,16 @@ Deno.test("--explain prints the plan the child receives, and runs nothing", asyn
       'cat "$(grep -l "$0" ${TMPDIR:-/tmp}/llmx-sandbox-*/plan.json)"; touch marker',
       token,
     ];
-    const args = ["-s", `disk-write-folder=${dir}`, "--cwd", dir, "--", ...command];
+    const args = [
+      "-s",
+      "disk-full-read-access",
+      "-s",
+      `disk-write-folder=${dir}`,
+      "--cwd",
+      dir,
+      "--",
+      ...command,
+    ];
     const explained = await runCli(["--explain", ...args]);
     assert.equal(explained.code, 0, explained.stderr);
     assert.throws(() => Deno.statSync(`${dir}/marker`), Deno.errors.NotFound);
@@ -236,13 +245,23 @@ int main(int argc, char **argv) {
     assert.match(report.landlockReason, /ENOSYS/);
 
     // Writes unrestricted, network restricted: seccomp alone can do it; it runs, with a warning.
-    const network = await cli(["-s", "disk-full-write-access", "--", "touch", marker]);
+    const network = await cli([
+      "-s",
+      "disk-full-read-access",
+      "-s",
+      "disk-full-write-access",
+      "--",
+      "touch",
+      marker,
+    ]);
     assert.equal(network.code, 0, network.stderr);
     assert.match(network.stderr, /warning: partially enforced/);
     Deno.removeSync(marker);
     // ...unless full enforcement is required.
     const strict = await cli([
       "--require-full",
+      "-s",
+      "disk-full-read-access",
       "-s",
       "disk-full-write-access",
       "--",
@@ -252,7 +271,15 @@ int main(int argc, char **argv) {
     assert.equal(strict.code, 125);
     assert.match(strict.stderr, /full enforcement was required/);
     assert.throws(() => Deno.statSync(marker), Deno.errors.NotFound);
-    const quiet = await cli(["--quiet", "-s", "disk-full-write-access", "--", "true"]);
+    const quiet = await cli([
+      "--quiet",
+      "-s",
+      "disk-full-read-access",
+      "-s",
+      "disk-full-write-access",
+      "--",
+      "true",
+    ]);
     assert.equal(quiet.stderr, "");
   } finally {
     Deno.removeSync(dir, { recursive: true });

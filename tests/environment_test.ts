@@ -65,11 +65,18 @@ Deno.test("the command gets exactly the environment it was given", async () => {
     }, []);
     assert.equal(result.exitCode, 0, result.stderr);
     const lines = result.stdout.trim().split("\n").sort();
-    // Nothing of the caller's or the Deno child's environment leaks in.
+    // Nothing of the caller's or the Deno child's environment leaks in; the sandbox adds its
+    // markers.
     assert.deepEqual(lines, [
+      "LLMX_SANDBOX=1",
+      "LLMX_SANDBOX_NETWORK_DISABLED=1",
       "ONLY=me",
       "PATH=/usr/bin:/bin",
     ]);
+    const online = await execSandboxed({ command: ["env"], cwd: dir, env: {} }, [
+      "network-full-access",
+    ]);
+    assert.equal(online.stdout, "LLMX_SANDBOX=1\n", "no network marker with the network on");
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

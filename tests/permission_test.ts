@@ -39,11 +39,71 @@ function assertRejected(value: unknown, names: string, reason?: RegExp): void {
   if (reason) assert.match(caught.message, reason);
 }
 
-Deno.test("PERMISSION_NAMES lists the seven permissions", () => {
+Deno.test("PERMISSION_NAMES lists the seven permissions of the original and three more", () => {
   assert.deepEqual(
     [...PERMISSION_NAMES].sort(),
-    [...SIMPLE_NAMES, "disk-write-folder"].sort(),
+    [
+      ...SIMPLE_NAMES,
+      "disk-write-folder",
+      "disk-read-folder",
+      "network-connect-tcp",
+      "network-bind-tcp",
+    ].sort(),
   );
+});
+
+Deno.test("parsePermission() reads disk-read-folder and TCP ports in both forms", async (t) => {
+  await t.step("strings", () => {
+    assert.deepEqual(parsePermission("disk-read-folder=~/src"), {
+      kind: "disk-read-folder",
+      folder: "~/src",
+    });
+    assert.deepEqual(parsePermission("network-connect-tcp=443"), {
+      kind: "network-connect-tcp",
+      port: 443,
+    });
+    assert.deepEqual(parsePermission("network-bind-tcp=8080"), {
+      kind: "network-bind-tcp",
+      port: 8080,
+    });
+  });
+  await t.step("objects", () => {
+    assert.deepEqual(parsePermission({ "network-connect-tcp": { port: 22 } }), {
+      kind: "network-connect-tcp",
+      port: 22,
+    });
+    assert.deepEqual(parsePermission({ "disk-read-folder": { folder: "/data" } }), {
+      kind: "disk-read-folder",
+      folder: "/data",
+    });
+  });
+  await t.step("bad ports name the value", () => {
+    for (
+      const bad of [
+        "network-connect-tcp",
+        "network-connect-tcp=",
+        "network-connect-tcp=0",
+        "network-connect-tcp=65536",
+        "network-connect-tcp=-1",
+        "network-connect-tcp=80.5",
+        "network-bind-tcp=http",
+        { "network-bind-tcp": { port: "80" } },
+        { "network-bind-tcp": { port: 80, host: "x" } },
+      ]
+    ) {
+      assert.throws(
+        () => parsePermission(bad),
+        (error: unknown) =>
+          error instanceof InvalidPermissionError &&
+          error.message.includes(JSON.stringify(bad)),
+      );
+    }
+  });
+  await t.step("round trip", () => {
+    for (const text of ["disk-read-folder=/a", "network-connect-tcp=1", "network-bind-tcp=65535"]) {
+      assert.equal(formatPermission(parsePermission(text)), text);
+    }
+  });
 });
 
 Deno.test("parsePermission() reads every simple permission from its name", async (t) => {

@@ -1,0 +1,225 @@
+/**
+ * The config file: a raw type where every field is optional, checked key by key, then merged
+ * with the command line into one normalised configuration (as the original did).
+ *
+ * @module
+ */
+
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { parsePermission, type SandboxPermission } from "../policy/permission.ts";
+
+/** The file as written; every field optional. */
+export interface RawConfig {
+  /** Permissions in string or object form; paths relative to the file's folder. */
+  permissions?: SandboxPermission[];
+  /** Supervise with this timeout. */
+  timeoutMs?: number;
+  /** Environment entries as `--env` takes them: `KEY` (copy) or `KEY=VALUE`. */
+  env?: string[];
+  /** Start the command's environment empty but for a few variables (`--clear-env`). */
+  clearEnv?: boolean;
+  /** Refuse partial enforcement (`--require-full`). */
+  requireFull?: boolean;
+}
+
+/** A config file that cannot be used: exit 2, nothing runs. */
+export class ConfigError extends Error {
+  /**
+   * Makes the error.
+   * @param file The file.
+   * @param keyPath Where in it, e.g. `permissions[2]`.
+   * @param message What is wrong.
+   */
+  constructor(file: string, keyPath: string, message: string) {
+    super(`Invalid config ${file}${keyPath ? ` at ${keyPath}` : ""}: ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+const KEYS = new Set(["permissions", "timeoutMs", "env", "clearEnv", "requireFull"]);
+
+/**
+ * Parses and checks a config file's text. Relative folders in permissions are resolved against
+ * the file's folder.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const config = parseConfig('{"permissions": ["disk-write-folder=build"]}', "/p/config.json");
+ * assert.deepEqual(config.permissions, [{ kind: "disk-write-folder", folder: "/p/build" }]);
+ * ```
+ *
+ * @param text The file's contents.
+ * @param file The file's path, for messages and relative paths.
+ * @returns The raw config.
+ * @throws {ConfigError} Naming the file and the key path.
+ */
+export function parseConfig(text: string, file: string): RawConfig {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(file, "", `not JSON (${(error as Error).message})`);
+  }
+  if (data === null || typeof data !== "object" || Array.isArray(data)) {
+    throw new ConfigError(file, "", "expected a JSON object");
+  }
+  const record = data as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (!KEYS.has(key)) {
+      throw new ConfigError(file, key, `unknown key (known: ${[...KEYS].join(", ")})`);
+    }
+  }
+  const config: RawConfig = {};
+  if (record.permissions !== undefined) {
+    if (!Array.isArray(record.permissions)) {
+      throw new ConfigError(file, "permissions", "expected an array");
+    }
+    config.permissions = record.permissions.map((value, i) => {
+      try {
+        return relativeTo(dirname(file), parsePermission(value));
+      } catch (error) {
+        throw new ConfigError(file, `permissions[${i}]`, (error as Error).message);
+      }
+    });
+  }
+  if (record.timeoutMs !== undefined) {
+    const timeout = record.timeoutMs;
+    if (typeof timeout !== "number" || !Number.isSafeInteger(timeout) || timeout <= 0) {
+      throw new ConfigError(
+        file,
+        "timeoutMs",
+        `expected a positive integer, got ${JSON.stringify(timeout)}`,
+      );
+    }
+    config.timeoutMs = timeout;
+  }
+  if (record.env !== undefined) {
+    if (!Array.isArray(record.env)) throw new ConfigError(file, "env", "expected an array");
+    config.env = record.env.map((entry, i) => {
+      if (typeof entry !== "string" || !validEnvEntry(entry)) {
+        throw new ConfigError(
+          file,
+          `env[${i}]`,
+          `expected "KEY" or "KEY=VALUE", got ${JSON.stringify(entry)}`,
+        );
+      }
+      return entry;
+    });
+  }
+  for (const key of ["clearEnv", "requireFull"] as const) {
+    if (record[key] === undefined) continue;
+    if (typeof record[key] !== "boolean") {
+      throw new ConfigError(
+        file,
+        key,
+        `expected true or false, got ${JSON.stringify(record[key])}`,
+      );
+    }
+    config[key] = record[key];
+  }
+  return config;
+}
+
+function relativeTo(folder: string, permission: SandboxPermission): SandboxPermission {
+  if (!("folder" in permission)) return permission;
+  const path = permission.folder;
+  if (isAbsolute(path) || path === "~" || path.startsWith("~/")) return permission;
+  return { ...permission, folder: resolve(folder, path) };
+}
+
+/**
+ * Whether a string is an environment entry as `--env` takes it.
+ * @param entry `KEY` or `KEY=VALUE`.
+ * @returns `true` when the key is non-empty and nothing contains a NUL.
+ */
+export function validEnvEntry(entry: string): boolean {
+  const eq = entry.indexOf("=");
+  return eq !== 0 && entry !== "" && !entry.includes("\0");
+}
+
+/**
+ * Where the config file is looked for when `--config` is not given.
+ * @param env The caller's environment.
+ * @returns The path, or `undefined` without `$XDG_CONFIG_HOME` or `$HOME`.
+ */
+export function defaultConfigPath(env: Readonly<Record<string, string>>): string | undefined {
+  if (env.XDG_CONFIG_HOME) return join(env.XDG_CONFIG_HOME, "llmx-sandbox", "config.json");
+  if (env.HOME) return join(env.HOME, ".config", "llmx-sandbox", "config.json");
+  return undefined;
+}
+
+/**
+ * Reads the config: `explicit` (which must exist), else the default path when it exists.
+ * @param explicit `--config FILE`, relative to the process cwd.
+ * @param env The caller's environment.
+ * @returns The file's canonical path and its raw config, or `undefined` when there is none.
+ * @throws {ConfigError} When it cannot be read or is invalid.
+ */
+export function loadConfig(
+  explicit: string | undefined,
+  env: Readonly<Record<string, string>>,
+): { file: string; config: RawConfig } | undefined {
+  const path = explicit ?? defaultConfigPath(env);
+  if (path === undefined) return undefined;
+  let file: string;
+  let text: string;
+  try {
+    file = Deno.realPathSync(path);
+    text = Deno.readTextFileSync(file);
+  } catch (error) {
+    if (explicit === undefined && error instanceof Deno.errors.NotFound) return undefined;
+    throw new ConfigError(path, "", (error as Error).message);
+  }
+  return { file, config: parseConfig(text, file) };
+}
+
+/** The variables `--clear-env` keeps. */
+export const CLEAR_ENV_KEEPS: readonly string[] = [
+  "PATH",
+  "HOME",
+  "TERM",
+  "LANG",
+  "USER",
+  "TMPDIR",
+];
+
+/**
+ * The command's environment: the caller's (or only `CLEAR_ENV_KEEPS` of it), then each entry:
+ * `KEY` copies the caller's value (skipped when unset), `KEY=VALUE` sets it.
+ *
+ * @example
+ * ```ts
+ * import { buildEnvironment } from "./config.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const env = buildEnvironment({ PATH: "/bin", TOKEN: "t", HOME: "/h" }, true, ["TOKEN", "A=1"]);
+ * assert.deepEqual(env, { PATH: "/bin", HOME: "/h", TOKEN: "t", A: "1" });
+ * ```
+ *
+ * @param caller The caller's environment.
+ * @param clear Whether to start from `CLEAR_ENV_KEEPS` only.
+ * @param entries `--env` entries, in order.
+ * @returns The environment.
+ */
+export function buildEnvironment(
+  caller: Readonly<Record<string, string>>,
+  clear: boolean,
+  entries: readonly string[],
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(caller)) {
+    if (!clear || CLEAR_ENV_KEEPS.includes(key)) env[key] = value;
+  }
+  for (const entry of entries) {
+    const eq = entry.indexOf("=");
+    if (eq === -1) {
+      if (caller[entry] !== undefined) env[entry] = caller[entry];
+    } else {
+      env[entry.slice(0, eq)] = entry.slice(eq + 1);
+    }
+  }
+  return env;
+}
