@@ -20,7 +20,8 @@ import {
 import { probeSystem } from "../exec/probe.ts";
 import { formatProbeReport } from "../policy/probe_report.ts";
 import { denialHint } from "./denial_hint.ts";
-import { buildEnvironment, ConfigError, loadConfig } from "./config.ts";
+import { ConfigError, loadConfig } from "./config.ts";
+import { buildEnvironment } from "../policy/environment.ts";
 
 /** Exit code for a wrong invocation; nothing runs. */
 export const EXIT_USAGE = 2;

@@ -6,7 +6,7 @@
  */
 
 import { parsePermission, type SandboxPermission } from "../policy/permission.ts";
-import { validEnvEntry } from "./config.ts";
+import { validEnvEntry } from "../policy/environment.ts";
 
 /** What the command line asked for. */
 export interface CliArgs {

@@ -13,6 +13,7 @@ import { probeKernel } from "./kernel.ts";
 import { SandboxError } from "./errors.ts";
 import { type ExecStatus, type SandboxedProcess, spawnPlan } from "./spawn.ts";
 import { looksSandboxDenied } from "./sandbox_denied.ts";
+import { buildEnvironment } from "../policy/environment.ts";
 
 /** A policy, or the permissions to make one from (strings or JSON objects). */
 export type PolicyInput =
@@ -27,6 +28,11 @@ export interface SandboxParams {
   cwd?: string;
   /** The command's whole environment, given to `execve` only. @default Deno.env.toObject() */
   env?: Record<string, string>;
+  /**
+   * Keep only `PATH`, `HOME`, `TERM`, `LANG`, `USER` and `TMPDIR` of `env` (the CLI's
+   * `--clear-env`). @default false
+   */
+  clearEnv?: boolean;
   /** Kill the command and everything it started after this many milliseconds. @default undefined (never) */
   timeoutMs?: number;
   /** Aborting kills the command and everything it started. @default undefined */
@@ -114,7 +120,7 @@ export function explainSandbox(params: SandboxParams, policy: PolicyInput): Sand
     return planSandbox(resolved, {
       argv: params.command,
       cwd: params.cwd ?? Deno.cwd(),
-      env: params.env ?? Deno.env.toObject(),
+      env: buildEnvironment(params.env ?? Deno.env.toObject(), params.clearEnv ?? false, []),
     }, probeKernel());
   } catch (error) {
     if (error instanceof InvalidPermissionError) {
