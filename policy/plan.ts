@@ -5,7 +5,7 @@
  * @module
  */
 
-import { isAbsolute, resolve } from "node:path";
+import { isAbsolute, resolve } from "./_path.ts";
 import { type LandlockPathInput, type LandlockPlan, planLandlock } from "./landlock.ts";
 import { formatPermission } from "./permission.ts";
 import {
