@@ -15,9 +15,9 @@ import {
   systemPathHost,
 } from "./sandbox_policy.ts";
 import { planSeccomp, type SeccompArch, type SeccompPlan } from "./seccomp.ts";
+import { PLAN_VERSION } from "./_plan_version.ts";
 
-/** The plan format's version; the child refuses any other. */
-export const PLAN_VERSION = 1;
+export { PLAN_VERSION } from "./_plan_version.ts";
 
 /** What the planner must know about the kernel; probed by the caller. */
 export interface KernelFacts {
