@@ -5,7 +5,7 @@
  * @module
  */
 
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "../policy/_path.ts";
 import { parsePermission, type SandboxPermission } from "../policy/permission.ts";
 import { validEnvEntry } from "../policy/environment.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { dirname, isAbsolute, resolve } from "node:path";
+import { dirname, isAbsolute, resolve } from "../policy/_path.ts";
 import type { SandboxPlan } from "../policy/plan.ts";
 
 const WRITE_DENIED =

@@ -6,7 +6,7 @@
  */
 
 import type { SandboxPlan } from "../policy/plan.ts";
-import { PLAN_VERSION } from "../policy/plan.ts";
+import { PLAN_VERSION } from "../policy/_plan_version.ts";
 import { applyLandlock } from "../ffi/landlock.ts";
 import { installSeccomp } from "../ffi/seccomp.ts";
 import {

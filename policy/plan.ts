@@ -5,7 +5,7 @@
  * @module
  */
 
-import { basename, dirname, isAbsolute, resolve } from "node:path";
+import { basename, dirname, isAbsolute, resolve } from "./_path.ts";
 import { type LandlockPathInput, type LandlockPlan, planLandlock } from "./landlock.ts";
 import { formatPermission } from "./permission.ts";
 import {
@@ -15,6 +15,7 @@ import {
   systemPathHost,
 } from "./sandbox_policy.ts";
 import { planSeccomp, type SeccompArch, type SeccompPlan } from "./seccomp.ts";
+import { PLAN_VERSION } from "./_plan_version.ts";
 import { pathOf, programCandidates } from "./path_search.ts";
 
 /**
@@ -39,8 +40,7 @@ export const PLATFORM_READ_PATHS: readonly string[] = [
 /** Programs whose installation stays readable with restricted reads, so that they start. */
 export const STARTER_PROGRAMS: readonly string[] = ["sh", "python3", "node"];
 
-/** The plan format's version; the child refuses any other. */
-export const PLAN_VERSION = 1;
+export { PLAN_VERSION } from "./_plan_version.ts";
 
 /** What the planner must know about the kernel; probed by the caller. */
 export interface KernelFacts {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { isAbsolute, resolve } from "node:path";
+import { isAbsolute, resolve } from "./_path.ts";
 import { formatPermission, parsePermission, type SandboxPermission } from "./permission.ts";
 
 /** What `getWritableRootsWithCwd` needs from the system, so that the policy stays pure. */
