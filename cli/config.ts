@@ -8,6 +8,7 @@
 import { dirname, isAbsolute, join, resolve } from "../policy/_path.ts";
 import { parsePermission, type SandboxPermission } from "../policy/permission.ts";
 import { validEnvEntry } from "../policy/environment.ts";
+import { MAX_TIMEOUT_MS } from "../exec/spawn.ts";
 
 /** The file as written; every field optional. */
 export interface RawConfig {
@@ -88,11 +89,14 @@ export function parseConfig(text: string, file: string): RawConfig {
   }
   if (record.timeoutMs !== undefined) {
     const timeout = record.timeoutMs;
-    if (typeof timeout !== "number" || !Number.isSafeInteger(timeout) || timeout <= 0) {
+    if (
+      typeof timeout !== "number" || !Number.isSafeInteger(timeout) || timeout <= 0 ||
+      timeout > MAX_TIMEOUT_MS
+    ) {
       throw new ConfigError(
         file,
         "timeoutMs",
-        `expected a positive integer, got ${JSON.stringify(timeout)}`,
+        `expected an integer from 1 to ${MAX_TIMEOUT_MS}, got ${JSON.stringify(timeout)}`,
       );
     }
     config.timeoutMs = timeout;

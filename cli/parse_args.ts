@@ -7,6 +7,7 @@
 
 import { parsePermission, type SandboxPermission } from "../policy/permission.ts";
 import { validEnvEntry } from "../policy/environment.ts";
+import { MAX_TIMEOUT_MS } from "../exec/spawn.ts";
 
 /** What the command line asked for. */
 export interface CliArgs {
@@ -156,9 +157,9 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         throw new UsageError((error as Error).message);
       }
     } else if (option === "timeout") {
-      if (!/^[0-9]+$/.test(value) || Number(value) <= 0 || !Number.isSafeInteger(Number(value))) {
+      if (!/^[0-9]+$/.test(value) || Number(value) <= 0 || Number(value) > MAX_TIMEOUT_MS) {
         throw new UsageError(
-          `Invalid --timeout: ${JSON.stringify(value)} (a positive number of milliseconds)`,
+          `Invalid --timeout: ${JSON.stringify(value)} (milliseconds, from 1 to ${MAX_TIMEOUT_MS})`,
         );
       }
       args.timeoutMs = Number(value);

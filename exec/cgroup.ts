@@ -17,8 +17,6 @@ export interface KillCgroup {
   remove(): Promise<void>;
 }
 
-let counter = 0;
-
 function cgroup2Mount(): string | undefined {
   // mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ... - FSTYPE SOURCE SUPER"
   for (const line of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
@@ -46,7 +44,8 @@ export function createKillCgroup(): KillCgroup | undefined {
     const mount = cgroup2Mount();
     const own = ownCgroup();
     if (mount === undefined || own === undefined) return undefined;
-    dir = `${mount}${own === "/" ? "" : own}/llmx-sandbox-${Deno.pid}-${++counter}`;
+    // Unique across workers and copies of this module in one process, and across pid reuse.
+    dir = `${mount}${own === "/" ? "" : own}/llmx-sandbox-${Deno.pid}-${crypto.randomUUID()}`;
     Deno.mkdirSync(dir);
   } catch {
     return undefined;

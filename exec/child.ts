@@ -97,8 +97,10 @@ export function applyAndExec(plan: SandboxPlan, options: ChildOptions): number {
 }
 
 function joinSupervision(supervision: NonNullable<SandboxPlan["supervision"]>): void {
-  if (supervision.cgroupProcs) {
-    // Before anything forks: every descendant is then in the cgroup the supervisor kills.
+  if (supervision.cgroupProcs && !inCgroup(supervision.cgroupProcs)) {
+    // Before anything forks: every descendant is then in the cgroup the supervisor kills. The
+    // supervisor moves us there while we start (a move waits for an RCU grace period, 10-20 ms);
+    // we join ourselves only if that has not happened yet.
     Deno.writeTextFileSync(supervision.cgroupProcs, String(Deno.pid));
   }
   // After any change of credentials (which would clear it), before the command runs.
@@ -108,6 +110,13 @@ function joinSupervision(supervision: NonNullable<SandboxPlan["supervision"]>): 
   if (Deno.ppid !== supervision.parentPid) {
     throw new Error(`The supervisor (pid ${supervision.parentPid}) is gone`);
   }
+}
+
+function inCgroup(procsPath: string): boolean {
+  const own = Deno.readTextFileSync("/proc/self/cgroup").split("\n").find((line) =>
+    line.startsWith("0::")
+  );
+  return own !== undefined && procsPath.endsWith(`${own.slice(3)}/cgroup.procs`);
 }
 
 function notRun(program: string, errno: number, code: number): number {

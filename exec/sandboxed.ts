@@ -11,7 +11,7 @@ import { PolicyError, SandboxPolicy } from "../policy/sandbox_policy.ts";
 import { planSandbox, type SandboxPlan } from "../policy/plan.ts";
 import { probeKernel } from "./kernel.ts";
 import { SandboxError } from "./errors.ts";
-import { type ExecStatus, type SandboxedProcess, spawnPlan } from "./spawn.ts";
+import { type ExecStatus, MAX_TIMEOUT_MS, type SandboxedProcess, spawnPlan } from "./spawn.ts";
 import { looksSandboxDenied } from "./sandbox_denied.ts";
 import { buildEnvironment } from "../policy/environment.ts";
 
@@ -111,9 +111,13 @@ export function explainSandbox(params: SandboxParams, policy: PolicyInput): Sand
   }
   if (
     params.timeoutMs !== undefined &&
-    !(Number.isFinite(params.timeoutMs) && params.timeoutMs > 0)
+    !(Number.isFinite(params.timeoutMs) && params.timeoutMs > 0 &&
+      params.timeoutMs <= MAX_TIMEOUT_MS)
   ) {
-    throw new SandboxError("invalid-command", `Invalid timeoutMs: ${params.timeoutMs}`);
+    throw new SandboxError(
+      "invalid-command",
+      `Invalid timeoutMs: ${params.timeoutMs} (from 1 to ${MAX_TIMEOUT_MS})`,
+    );
   }
   try {
     const resolved = policy instanceof SandboxPolicy ? policy : new SandboxPolicy(policy);

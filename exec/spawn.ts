@@ -76,6 +76,9 @@ export interface SandboxedProcess {
 /** Exit code when the timeout killed the command, as `timeout(1)` reports it. */
 export const EXIT_TIMEOUT = 124;
 
+/** The longest timeout (about 24.8 days): `setTimeout` fires at once beyond a signed 32-bit value. */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+
 /** How long piped output may stay open after the command ended, when no cgroup could kill all. */
 const DRAIN_MS = 2000;
 
@@ -180,10 +183,16 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
     cgroup?.remove();
     throw error;
   }
+  // Moved while it starts, off its critical path; it checks and joins itself if this is late.
+  const moving = cgroup
+    ? Deno.writeTextFile(cgroup.procsPath, String(child.pid)).catch(() => {})
+    : Promise.resolve();
 
+  let reaped = false;
   const signalGroup = (signal: Deno.Signal) => {
-    // The child makes its own process group; until it has, only its pid exists.
-    for (const target of [-child.pid, child.pid]) {
+    // The child makes its own process group; until it has, only its pid exists. Once it is
+    // reaped its pid may belong to someone else: then only the group, which outlives it.
+    for (const target of reaped ? [-child.pid] : [-child.pid, child.pid]) {
       try {
         Deno.kill(target, signal);
         return;
@@ -199,6 +208,7 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
 
   let timedOut = false;
   let aborted = false;
+  let killed = false;
   const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
     timedOut = true;
     killTree();
@@ -219,15 +229,15 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
   const status = (async (): Promise<ExecStatus> => {
     try {
       const ended = await child.status;
+      reaped = true;
+      await moving;
       const durationMs = performance.now() - started;
       // Nothing the command started outlives it: background leftovers die with it.
       killTree();
-      if (cgroup) {
-        await cgroup.remove();
-      } else if (stdout || stderr) {
-        // A descendant outside the process group may hold the pipes open: drain, then close.
-        await drainWithDeadline([stdout, stderr], DRAIN_MS);
-      }
+      await cgroup?.remove();
+      // A descendant that got out of the kill's reach (no cgroup, or one that could write
+      // cgroup.procs with full write access) may hold the pipes open: drain, then close.
+      if (stdout || stderr) await drainWithDeadline([stdout, stderr], DRAIN_MS);
       const lines = Deno.readTextFileSync(channelPath).split("\n").filter(Boolean);
       const error = lines.find((line) => line.startsWith(`${CHANNEL.error}\t`));
       if (error) {
@@ -236,7 +246,7 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
           `Cannot apply the sandbox: ${error.slice(CHANNEL.error.length + 1)}; nothing was run`,
         );
       }
-      if (!lines.includes(CHANNEL.exec) && !timedOut && !aborted) {
+      if (!lines.includes(CHANNEL.exec) && !timedOut && !aborted && !killed) {
         const how = ended.signal ? `signal ${ended.signal}` : `exit code ${ended.code}`;
         throw new SandboxError(
           "child-failed",
@@ -261,6 +271,7 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
     stderr: stderr?.stream ?? null,
     status,
     kill(signal: Deno.Signal = "SIGTERM") {
+      killed = true;
       if (signal === "SIGKILL") killTree();
       else signalGroup(signal);
     },
