@@ -59,10 +59,12 @@ export {
   type SystemFacts,
 } from "./policy/probe_report.ts";
 export {
+  type FolderPermissionName,
   formatPermission,
   InvalidPermissionError,
   parsePermission,
   PERMISSION_NAMES,
+  type PortPermissionName,
   type SandboxPermission,
   type SimplePermissionName,
 } from "./policy/permission.ts";
@@ -82,11 +84,12 @@ export {
   type Supervision,
   systemPlanHost,
 } from "./policy/plan.ts";
-export type { LandlockPlan, LandlockRule } from "./policy/landlock.ts";
+export type { LandlockNetRule, LandlockPlan, LandlockRule } from "./policy/landlock.ts";
 export type {
   ArgCondition,
   BpfInstruction,
   SeccompArch,
   SeccompPlan,
   SeccompRule,
+  TcpAllowance,
 } from "./policy/seccomp.ts";
