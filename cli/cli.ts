@@ -20,7 +20,8 @@ import {
 import { probeSystem } from "../exec/probe.ts";
 import { formatProbeReport } from "../policy/probe_report.ts";
 import { denialHint } from "./denial_hint.ts";
-import { ConfigError, loadConfig } from "./config.ts";
+import { ConfigError, defaultConfigPath, loadConfig } from "./config.ts";
+import { dirname } from "../policy/_path.ts";
 import { buildEnvironment } from "../policy/environment.ts";
 
 /** Exit code for a wrong invocation; nothing runs. */
@@ -135,13 +136,15 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
     console.log(args.json ? JSON.stringify(report, null, 2) : formatProbeReport(report).trimEnd());
     return { full: 0, partial: 1, none: EXIT_SANDBOX_FAILED }[report.verdict];
   }
-  let configFile: string | undefined;
+  let configLocations: string[] | undefined;
+  let absentDefaultConfig: string | undefined;
   let policy: SandboxPolicy;
   let params: SandboxParams;
   try {
     const caller = Deno.env.toObject();
     const loaded = loadConfig(args.config, caller);
-    configFile = loaded?.file;
+    configLocations = loaded?.locations;
+    if (!loaded && args.config === undefined) absentDefaultConfig = defaultConfigPath(caller);
     const file = loaded?.config ?? {};
     // A permission list on the command line (or --full-auto) replaces the file's; none at all
     // anywhere is the original's default: read-only (read everything, write nothing).
@@ -165,7 +168,9 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
     return EXIT_USAGE;
   }
   try {
-    if (configFile !== undefined) refuseWritableConfig(configFile, explainSandbox(params, policy));
+    if (configLocations !== undefined) {
+      refuseWritableConfig(configLocations, explainSandbox(params, policy));
+    }
     if (args.explain) {
       const plan = explainSandbox(params, policy);
       // The plan as the child receives it, but for the environment's values: an explanation
@@ -179,6 +184,12 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
     const plan = prepareSandbox(params, policy);
     if (plan.landlock.enforcement === "partial" && !args.quiet) {
       fail(`warning: partially enforced: ${plan.landlock.dropped.join("; ")}`);
+    }
+    if (absentDefaultConfig && !args.quiet && creatableBy(absentDefaultConfig, plan)) {
+      fail(
+        `warning: the command may create ${absentDefaultConfig}, which a later run would read ` +
+          "as its config; pass --config, or keep that folder out of the writable roots",
+      );
     }
     return params.timeoutMs === undefined
       ? runInPlace(plan)
@@ -195,20 +206,42 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
 }
 
 /**
- * Refuses a config file that the command could rewrite: it would choose its next run's policy.
- * @throws {ConfigError} When the file lies beneath a writable root, or everything is writable.
+ * Refuses a config file that the command could rewrite or swap: it would choose its next run's
+ * policy. Every place along the way to the file counts, so a symlink in a writable root does.
+ * @throws {ConfigError} When one lies beneath a writable root, or everything is writable.
  */
-function refuseWritableConfig(file: string, plan: SandboxPlan): void {
+function refuseWritableConfig(locations: readonly string[], plan: SandboxPlan): void {
+  const file = locations[0];
   const everywhere = plan.permissions.includes("disk-full-write-access");
-  const root = plan.writableRoots.find((root) => file === root || file.startsWith(`${root}/`));
-  if (everywhere || root !== undefined) {
+  const inside = locations.flatMap((location) =>
+    plan.writableRoots.filter((root) => location === root || location.startsWith(`${root}/`))
+  );
+  if (everywhere || inside.length > 0) {
     throw new ConfigError(
       file,
       "",
-      `it lies inside ${everywhere ? "the writable filesystem" : `the writable root ${root}`} ` +
-        "of the policy it sets, so the command could rewrite its next run's policy; move it",
+      `it lies inside ${
+        everywhere ? "the writable filesystem" : `the writable root ${inside[0]}`
+      } ` +
+        "of the policy it sets (or is reached through it), so the command could rewrite its " +
+        "next run's policy; move it",
     );
   }
+}
+
+/** Whether a file that does not exist yet could be created beneath a writable root of the plan. */
+function creatableBy(path: string, plan: SandboxPlan): boolean {
+  let folder = dirname(path);
+  for (;;) {
+    try {
+      folder = Deno.realPathSync(folder);
+      break;
+    } catch {
+      if (folder === "/") return false;
+      folder = dirname(folder);
+    }
+  }
+  return plan.writableRoots.some((root) => folder === root || folder.startsWith(`${root}/`));
 }
 
 /** Becomes the command: returns only when that failed. */

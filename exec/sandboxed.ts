@@ -178,7 +178,7 @@ export function prepareSandbox(params: SandboxParams, policy: PolicyInput): Sand
  * import { spawnSandboxed } from "./sandboxed.ts";
  * import assert from "node:assert/strict";
  *
- * const child = spawnSandboxed({ command: ["echo", "hi"], cwd: "/" }, []);
+ * const child = spawnSandboxed({ command: ["echo", "hi"], cwd: "/" }, ["disk-full-read-access"]);
  * const text = await new Response(child.stdout).text();
  * await new Response(child.stderr).text();
  * assert.equal(text, "hi\n");

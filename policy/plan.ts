@@ -63,7 +63,10 @@ export const systemPlanHost: PlanHost = {
     try {
       return Deno.statSync(path).isDirectory;
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return undefined;
+      if (
+        error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory ||
+        error instanceof Deno.errors.FilesystemLoop
+      ) return undefined;
       throw error;
     }
   },
@@ -163,14 +166,23 @@ export function planSandbox(
   // Markers a command (or a build script) can test; the network one as in Codex.
   const env: Record<string, string> = { ...command.env, LLMX_SANDBOX: "1" };
   if (restrictNetwork) env.LLMX_SANDBOX_NETWORK_DISABLED = "1";
+  if (restrictReads && cwd === "/") {
+    // The cwd is readable: in / that would silently be full read access.
+    throw new PolicyError(
+      "filesystem-root",
+      command.cwd,
+      "The working folder / would make everything readable; ask for disk-full-read-access " +
+        "or run in another folder",
+    );
+  }
+  const commandPath = pathOf(envList(env));
   const readableRoots = restrictReads
     ? unique([
       ...PLATFORM_READ_PATHS.flatMap((path) => host.realPath(path) ?? []),
       cwd,
       ...policy.getReadableRoots(cwd, host),
-      ...[command.argv[0], ...STARTER_PROGRAMS].flatMap((program) =>
-        programRoots(program, pathOf(envList(env)), cwd, host)
-      ),
+      ...programRoots(command.argv[0], commandPath, cwd, host, false),
+      ...STARTER_PROGRAMS.flatMap((program) => programRoots(program, commandPath, cwd, host, true)),
     ])
     : [];
   const tcpPorts = policy.getTcpPorts();
@@ -220,16 +232,19 @@ function unique(paths: readonly string[]): string[] {
 }
 
 /**
- * What must stay readable for a program to start with restricted reads: the installation
- * prefix of where `PATH` finds it and of what that resolves to (`/opt/x/bin/p` gives `/opt/x`,
- * a pyenv shim `~/.pyenv/shims/python3` gives `~/.pyenv`). Never the home folder or `/`
- * itself: then only the program's own folder.
+ * What must stay readable for a program to start with restricted reads, for where `PATH`
+ * finds it and for what that resolves to. For `sh`, `python3` and `node` (`starter`): their
+ * installation prefix (`/opt/x/bin/p` gives `/opt/x`, a pyenv shim `~/.pyenv/shims/python3`
+ * gives `~/.pyenv`), never `/` or the home folder itself. For the command's own program the
+ * same outside the home folder; inside it only the program's file, since a prefix there
+ * (`~/.cargo`) holds the user's credentials.
  */
 function programRoots(
   program: string,
   path: string | undefined,
   cwd: string,
   host: PlanHost,
+  starter: boolean,
 ): string[] {
   const found = programCandidates(program, path)
     .map((candidate) => isAbsolute(candidate) ? candidate : resolve(cwd, candidate))
@@ -237,12 +252,15 @@ function programRoots(
   if (found === undefined) return [];
   const home = host.home?.();
   const real = host.realPath(found);
+  const underHome = (candidate: string) =>
+    home !== undefined && (candidate === home || candidate.startsWith(`${home}/`));
+  const tooWide = (candidate: string) =>
+    candidate === "/" ||
+    (home !== undefined && (home === candidate || home.startsWith(`${candidate}/`)));
   return unique([found, ...(real ? [real] : [])].map((file) => {
+    if (!starter && underHome(file)) return file;
     const folder = dirname(file);
     const prefix = ["bin", "sbin", "shims"].includes(basename(folder)) ? dirname(folder) : folder;
-    const tooWide = (candidate: string) =>
-      candidate === "/" ||
-      (home !== undefined && (home === candidate || home.startsWith(`${candidate}/`)));
     if (!tooWide(prefix)) return host.realPath(prefix) ?? prefix;
     return tooWide(folder) ? file : folder;
   }));

@@ -49,7 +49,11 @@ export const systemPathHost: PathHost = {
     try {
       return Deno.realPathSync(path);
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return undefined;
+      // A path through a file, or a symlink loop, leads nowhere: nothing exists there.
+      if (
+        error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory ||
+        error instanceof Deno.errors.FilesystemLoop
+      ) return undefined;
       throw error;
     }
   },

@@ -36,7 +36,7 @@ const timed = await execSandboxed(
 );
 report.timed = { timedOut: timed.timedOut, exitCode: timed.exitCode };
 
-const own = await execSandboxed({ command: ["sh", "-c", "exit 125"], cwd: "/" }, []);
+const own = await execSandboxed({ command: ["sh", "-c", "exit 125"], cwd: "${work}" }, []);
 report.own125 = own.exitCode;
 
 try {
