@@ -11,6 +11,15 @@ let cached: (KernelFacts & { landlockErrno?: number }) | undefined;
 
 /**
  * This machine's architecture and Landlock ABI.
+ *
+ * @example
+ * ```ts
+ * import { probeKernel } from "./kernel.ts";
+ *
+ * const { arch, landlockAbi } = probeKernel();
+ * console.log(`${arch}: Landlock ABI ${landlockAbi}`);
+ * ```
+ *
  * @returns The facts, and the errno that made the ABI 0 when it is.
  * @throws {Error} On an architecture without syscall tables.
  */

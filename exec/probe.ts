@@ -30,6 +30,15 @@ function detectContainer(): string | null {
 
 /**
  * The facts about this system that the probe report is built from.
+ *
+ * @example
+ * ```ts
+ * import { gatherSystemFacts } from "./probe.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(typeof gatherSystemFacts().landlockAbi, "number");
+ * ```
+ *
  * @returns The facts.
  */
 export function gatherSystemFacts(): SystemFacts {

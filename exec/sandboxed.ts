@@ -144,6 +144,16 @@ export function explainSandbox(params: SandboxParams, policy: PolicyInput): Sand
 
 /**
  * Plans a command under a policy and checks that it may run here.
+ *
+ * @example
+ * ```ts
+ * import { prepareSandbox } from "./sandboxed.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const plan = prepareSandbox({ command: ["true"], cwd: "/" }, ["disk-full-read-access"]);
+ * assert.equal(plan.runnable, true);
+ * ```
+ *
  * @param params What to run.
  * @param policy The policy.
  * @returns The plan, runnable.

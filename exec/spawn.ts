@@ -136,6 +136,17 @@ export function childEnvironment(): Record<string, string> {
 /**
  * Runs a plan in a supervised child.
  *
+ * @example Run a plan with its output inherited
+ * ```ts
+ * import { prepareSandbox } from "./sandboxed.ts";
+ * import { spawnPlan } from "./spawn.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const plan = prepareSandbox({ command: ["true"], cwd: "/" }, ["disk-full-read-access"]);
+ * const child = spawnPlan(plan, { stdout: "inherit", stderr: "inherit", timeoutMs: 10_000 });
+ * assert.equal((await child.status).exitCode, 0);
+ * ```
+ *
  * @param plan The plan; must be runnable.
  * @param options Streams, timeout and abort signal.
  * @returns The running command.

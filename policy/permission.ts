@@ -45,7 +45,17 @@ const SIMPLE = new Set<string>(
   PERMISSION_NAMES.filter((name) => !FOLDER.has(name) && !PORT.has(name)),
 );
 
-/** Thrown when a permission is not one this sandbox knows, or is malformed. */
+/**
+ * Thrown when a permission is not one this sandbox knows, or is malformed.
+ *
+ * @example
+ * ```ts
+ * import { InvalidPermissionError, parsePermission } from "./permission.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => parsePermission("disk-write-everything"), InvalidPermissionError);
+ * ```
+ */
 export class InvalidPermissionError extends Error {
   /** The value as given, for the message and for callers that report it. */
   readonly value: unknown;

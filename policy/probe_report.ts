@@ -163,6 +163,19 @@ export function buildProbeReport(facts: SystemFacts): ProbeReport {
 
 /**
  * The report as a table for people.
+ *
+ * @example
+ * ```ts
+ * import { buildProbeReport, formatProbeReport } from "./probe_report.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const text = formatProbeReport(buildProbeReport({
+ *   kernelRelease: "6.8.0", arch: "x86_64", landlockAbi: 4,
+ *   seccompActions: ["kill_process", "errno", "allow"], root: false, container: null, wsl: false,
+ * }));
+ * assert.match(text, /^verdict\s+partial/m);
+ * ```
+ *
  * @param report The report.
  * @returns Lines of text, ending with a newline.
  */

@@ -20,7 +20,18 @@ export interface PathHost {
 /** Why a policy cannot be turned into writable roots. */
 export type PolicyErrorKind = "missing-folder" | "filesystem-root" | "invalid-command";
 
-/** Thrown when a policy or a command cannot be planned: nothing runs. */
+/**
+ * Thrown when a policy or a command cannot be planned: nothing runs.
+ *
+ * @example
+ * ```ts
+ * import { PolicyError, SandboxPolicy } from "./sandbox_policy.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const policy = new SandboxPolicy(["disk-write-folder=/"]);
+ * assert.throws(() => policy.getWritableRootsWithCwd("/work"), PolicyError);
+ * ```
+ */
 export class PolicyError extends Error {
   /** What went wrong, to switch on. */
   readonly kind: PolicyErrorKind;
