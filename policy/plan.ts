@@ -9,6 +9,7 @@ import { basename, dirname, isAbsolute, resolve } from "./_path.ts";
 import { type LandlockPathInput, type LandlockPlan, planLandlock } from "./landlock.ts";
 import { formatPermission } from "./permission.ts";
 import {
+  ifExists,
   type PathHost,
   PolicyError,
   type SandboxPolicy,
@@ -59,17 +60,7 @@ export interface PlanHost extends PathHost {
 /** The host of the running process. */
 export const systemPlanHost: PlanHost = {
   ...systemPathHost,
-  isDirectory(path: string): boolean | undefined {
-    try {
-      return Deno.statSync(path).isDirectory;
-    } catch (error) {
-      if (
-        error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory ||
-        error instanceof Deno.errors.FilesystemLoop
-      ) return undefined;
-      throw error;
-    }
-  },
+  isDirectory: (path: string) => ifExists(() => Deno.statSync(path).isDirectory),
 };
 
 /** What to run. */

@@ -56,19 +56,26 @@ export class PolicyError extends Error {
 export const systemPathHost: PathHost = {
   tmpdir: () => Deno.env.get("TMPDIR") || undefined,
   home: () => Deno.env.get("HOME") || undefined,
-  realPath(path: string): string | undefined {
-    try {
-      return Deno.realPathSync(path);
-    } catch (error) {
-      // A path through a file, or a symlink loop, leads nowhere: nothing exists there.
-      if (
-        error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory ||
-        error instanceof Deno.errors.FilesystemLoop
-      ) return undefined;
-      throw error;
-    }
-  },
+  realPath: (path: string) => ifExists(() => Deno.realPathSync(path)),
 };
+
+/**
+ * Runs a filesystem lookup; a path that leads nowhere (missing, through a file, a symlink loop)
+ * gives `undefined` instead of an error.
+ * @param lookup The lookup.
+ * @returns Its result, or `undefined`.
+ */
+export function ifExists<T>(lookup: () => T): T | undefined {
+  try {
+    return lookup();
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory ||
+      error instanceof Deno.errors.FilesystemLoop
+    ) return undefined;
+    throw error;
+  }
+}
 
 /**
  * A sandbox policy: exactly the permissions it was made of, nothing implied.
