@@ -6,7 +6,12 @@
  */
 
 import { isAbsolute, resolve } from "node:path";
-import { type LandlockPathInput, type LandlockPlan, planLandlock } from "./landlock.ts";
+import {
+  LANDLOCK_SCOPE_SIGNAL,
+  type LandlockPathInput,
+  type LandlockPlan,
+  planLandlock,
+} from "./landlock.ts";
 import { formatPermission } from "./permission.ts";
 import {
   type PathHost,
@@ -155,7 +160,15 @@ export function planSandbox(
     writableRoots,
     noNewPrivs: restricted,
     landlock,
-    seccomp: restricted ? planSeccomp({ arch: kernel.arch, restrictNetwork }) : null,
+    seccomp: restricted
+      ? planSeccomp({
+        arch: kernel.arch,
+        restrictNetwork,
+        // What Landlock keeps inside needs no row; what it does not, seccomp refuses.
+        ptraceScoped: landlock.apply,
+        signalsScoped: (landlock.scoped & LANDLOCK_SCOPE_SIGNAL) !== 0,
+      })
+      : null,
     runnable: landlock.enforcement !== "none",
   };
 }
