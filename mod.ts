@@ -75,6 +75,7 @@ export {
   systemPlanHost,
 } from "./policy/plan.ts";
 export type { LandlockPlan, LandlockRule } from "./policy/landlock.ts";
+export type { CapabilityPlan } from "./policy/capabilities.ts";
 export type {
   ArgCondition,
   BpfInstruction,

@@ -5,14 +5,16 @@
  */
 
 import { landlockAbi } from "../ffi/landlock.ts";
+import { capabilitiesFromHex } from "../policy/capabilities.ts";
 import type { KernelFacts } from "../policy/plan.ts";
 
 let cached: KernelFacts | undefined;
 
 /**
- * This machine's architecture and Landlock ABI.
+ * This machine's architecture, Landlock ABI and last capability, and this process's uid and
+ * effective capabilities (the supervised child starts with the same).
  * @returns The facts.
- * @throws {Error} On an architecture without syscall tables.
+ * @throws {Error} On an architecture without syscall tables, or without `/proc`.
  */
 export function probeKernel(): KernelFacts {
   if (cached) return cached;
@@ -20,5 +22,17 @@ export function probeKernel(): KernelFacts {
   if (arch !== "x86_64" && arch !== "aarch64") {
     throw new Error(`Unsupported architecture: ${arch} (x86_64 and aarch64 only)`);
   }
-  return cached = { arch, landlockAbi: landlockAbi() };
+  const capLastCap = Number(Deno.readTextFileSync("/proc/sys/kernel/cap_last_cap").trim());
+  if (!Number.isInteger(capLastCap) || capLastCap < 0 || capLastCap > 63) {
+    throw new Error(`Unexpected /proc/sys/kernel/cap_last_cap: ${capLastCap}`);
+  }
+  const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(Deno.readTextFileSync("/proc/self/status"));
+  if (!capEff) throw new Error("No CapEff line in /proc/self/status");
+  return cached = {
+    arch,
+    landlockAbi: landlockAbi(),
+    capLastCap,
+    uid: Deno.uid() ?? -1,
+    effectiveCapabilities: capabilitiesFromHex(capEff[1]),
+  };
 }

@@ -12,6 +12,7 @@ import {
   type LandlockPlan,
   planLandlock,
 } from "./landlock.ts";
+import { type CapabilityPlan, planCapabilities } from "./capabilities.ts";
 import { formatPermission } from "./permission.ts";
 import {
   type PathHost,
@@ -22,14 +23,20 @@ import {
 import { planSeccomp, type SeccompArch, type SeccompPlan } from "./seccomp.ts";
 
 /** The plan format's version; the child refuses any other. */
-export const PLAN_VERSION = 1;
+export const PLAN_VERSION = 2;
 
-/** What the planner must know about the kernel; probed by the caller. */
+/** What the planner must know about the kernel and the process that applies the plan; probed. */
 export interface KernelFacts {
   /** The architecture the child runs on. */
   arch: SeccompArch;
   /** The Landlock ABI, 0 when absent or disabled. */
   landlockAbi: number;
+  /** The kernel's highest capability number (`/proc/sys/kernel/cap_last_cap`). */
+  capLastCap: number;
+  /** The uid of the process that applies the plan. */
+  uid: number;
+  /** The capabilities in its effective set. */
+  effectiveCapabilities: readonly number[];
 }
 
 /** `PathHost` plus what the planner needs to mask rules. */
@@ -81,6 +88,8 @@ export interface SandboxPlan {
   landlock: LandlockPlan;
   /** The seccomp filter, or `null` when nothing is restricted. */
   seccomp: SeccompPlan | null;
+  /** The capabilities the command keeps, or `null` when nothing is restricted. */
+  capabilities: CapabilityPlan | null;
   /** Whether the plan may run: false when Landlock is needed and absent. */
   runnable: boolean;
   /** Set by the supervisor, not by `planSandbox`: what the supervised child joins. */
@@ -107,9 +116,13 @@ export interface Supervision {
  * const plan = planSandbox(SandboxPolicy.readOnly(), { argv: ["true"], cwd: "/", env: {} }, {
  *   arch: "x86_64",
  *   landlockAbi: 7,
+ *   capLastCap: 40,
+ *   uid: 1000,
+ *   effectiveCapabilities: [],
  * });
  * assert.equal(plan.landlock.enforcement, "full");
  * assert.deepEqual(plan.writableRoots, []);
+ * assert.deepEqual(plan.capabilities?.keep, []);
  * ```
  *
  * @param policy The policy.
@@ -167,6 +180,15 @@ export function planSandbox(
         // What Landlock keeps inside needs no row; what it does not, seccomp refuses.
         ptraceScoped: landlock.apply,
         signalsScoped: (landlock.scoped & LANDLOCK_SCOPE_SIGNAL) !== 0,
+      })
+      : null,
+    capabilities: restricted
+      ? planCapabilities({
+        restrictWrites,
+        restrictNetwork,
+        uid: kernel.uid,
+        lastCap: kernel.capLastCap,
+        effective: kernel.effectiveCapabilities,
       })
       : null,
     runnable: landlock.enforcement !== "none",

@@ -20,7 +20,14 @@ const HOST: PlanHost = {
 const COMMAND = { argv: ["true"], cwd: "/work", env: { PATH: "/usr/bin:/bin" } };
 
 function kernel(overrides: Partial<KernelFacts> = {}): KernelFacts {
-  return { arch: "x86_64", landlockAbi: 7, ...overrides };
+  return {
+    arch: "x86_64",
+    landlockAbi: 7,
+    capLastCap: 40,
+    uid: 1000,
+    effectiveCapabilities: [],
+    ...overrides,
+  };
 }
 
 function syscalls(policy: SandboxPolicy, facts: KernelFacts): string[] {
@@ -87,4 +94,31 @@ Deno.test("planSandbox() with nothing restricted installs no filter", () => {
   const plan = planSandbox(policy, COMMAND, kernel(), HOST);
   assert.equal(plan.seccomp, null);
   assert.equal(plan.landlock.apply, false);
+  assert.equal(plan.capabilities, null);
+});
+
+const ALL_CAPS = Array.from({ length: 41 }, (_, cap) => cap);
+
+Deno.test("planSandbox() drops every capability of root under a restricted policy", async (t) => {
+  for (const policy of [SandboxPolicy.readOnly(), SandboxPolicy.fullAuto()]) {
+    await t.step(policy.permissions.map((p) => p.kind).join(", "), () => {
+      const plan = planSandbox(
+        policy,
+        COMMAND,
+        kernel({ uid: 0, effectiveCapabilities: ALL_CAPS }),
+        HOST,
+      );
+      assert.deepEqual(plan.capabilities?.keep, []);
+      assert.deepEqual(plan.capabilities?.dropBounding, ALL_CAPS);
+      assert.equal(plan.capabilities?.lastCap, 40);
+    });
+  }
+});
+
+Deno.test("planSandbox() plans capabilities for a user without any too", () => {
+  const plan = planSandbox(SandboxPolicy.readOnly(), COMMAND, kernel(), HOST);
+  assert.deepEqual(plan.capabilities?.keep, []);
+  assert.deepEqual(plan.capabilities?.dropBounding, [], "no CAP_SETPCAP: the bounding set stays");
+  assert.match(plan.capabilities?.notes[0] ?? "", /no_new_privs/);
+  assert.equal(plan.noNewPrivs, true);
 });
