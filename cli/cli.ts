@@ -11,7 +11,7 @@ import type { SandboxPlan } from "../policy/plan.ts";
 import { applyAndExec, EXIT_SANDBOX_FAILED } from "../exec/child.ts";
 import { spawnPlan } from "../exec/spawn.ts";
 import { SandboxError } from "../exec/errors.ts";
-import { execSandboxed, prepareSandbox, type SandboxParams } from "../exec/sandboxed.ts";
+import { execPlan, prepareSandbox, type SandboxParams } from "../exec/sandboxed.ts";
 
 /** Exit code for a wrong invocation; nothing runs. */
 export const EXIT_USAGE = 2;
@@ -31,6 +31,8 @@ Options:
                                  (exit 124). Without it the sandbox becomes the command in
                                  place (terminal, job control and exit status as if run directly).
       --cwd DIR                  Run the command in DIR (default: the current folder).
+      --run-as USER[:GROUP]      As root: run the command with that user's uid, gid and
+                                 groups (names or numbers), so that it owns nothing of root's.
       --json                     Supervise, capture the output and print one JSON object
                                  (exitCode, signal, stdout, stderr, timedOut, truncated,
                                  durationMs, sandboxDenied) on stdout.
@@ -106,13 +108,12 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
     cwd: args.cwd,
     env: Deno.env.toObject(),
     timeoutMs: args.timeoutMs,
+    runAs: args.runAs,
   };
   try {
     if (args.json) return await runJson(params, policy, args.stdin);
     const plan = prepareSandbox(params, policy);
-    if (plan.landlock.enforcement === "partial") {
-      fail(`warning: partially enforced: ${plan.landlock.dropped.join("; ")}`);
-    }
+    warn(plan);
     return args.timeoutMs === undefined
       ? runInPlace(plan)
       : await runSupervised(plan, args.timeoutMs);
@@ -121,6 +122,14 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
     fail(error.message);
     return exitCodeFor(error);
   }
+}
+
+/** Says on stderr, a line each, what the plan could not enforce and what its user should know. */
+function warn(plan: SandboxPlan): void {
+  if (plan.landlock.enforcement === "partial") {
+    fail(`warning: partially enforced: ${plan.landlock.dropped.join("; ")}`);
+  }
+  for (const warning of plan.warnings) fail(`warning: ${warning}`);
 }
 
 /** Becomes the command: returns only when that failed. */
@@ -161,12 +170,14 @@ async function runJson(
   stdin: boolean,
 ): Promise<number> {
   try {
-    const result = await execSandboxed({
+    const plan = prepareSandbox(params, policy);
+    warn(plan);
+    const result = await execPlan(plan, {
       ...params,
       stdin: stdin
         ? new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer())
         : undefined,
-    }, policy);
+    });
     const { stdoutBytes: _stdout, stderrBytes: _stderr, ...printable } = result;
     console.log(JSON.stringify(printable));
     return result.exitCode;

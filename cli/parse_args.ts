@@ -17,6 +17,8 @@ export interface CliArgs {
   timeoutMs?: number;
   /** `--cwd DIR`. */
   cwd?: string;
+  /** `--run-as USER[:GROUP]`. */
+  runAs?: string;
   /** `-h`/`--help`. */
   help: boolean;
   /** `-V`/`--version`. */
@@ -43,6 +45,7 @@ const WITH_VALUE = new Map([
   ["--sandbox-permission", "sandbox-permission"],
   ["--timeout", "timeout"],
   ["--cwd", "cwd"],
+  ["--run-as", "run-as"],
 ]);
 const FLAGS = new Map([
   ["-h", "help"],
@@ -125,6 +128,9 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         );
       }
       args.timeoutMs = Number(value);
+    } else if (option === "run-as") {
+      if (value === "") throw new UsageError("Invalid --run-as: empty (USER or USER:GROUP)");
+      args.runAs = value;
     } else {
       if (value === "") throw new UsageError("Invalid --cwd: empty path");
       args.cwd = value;

@@ -9,7 +9,7 @@ import type { SandboxPlan } from "../policy/plan.ts";
 import { PLAN_VERSION } from "../policy/plan.ts";
 import { applyLandlock } from "../ffi/landlock.ts";
 import { installSeccomp } from "../ffi/seccomp.ts";
-import { dropBoundingSet, limitCapabilities } from "../ffi/credentials.ts";
+import { dropBoundingSet, limitCapabilities, setIdentity } from "../ffi/credentials.ts";
 import {
   execve,
   prepareForExec,
@@ -69,6 +69,8 @@ export function applyAndExec(plan: SandboxPlan, options: ChildOptions): number {
     // The bounding set, before any change of uid: PR_CAPBSET_DROP needs CAP_SETPCAP, which
     // leaves the effective set when root becomes another user.
     if (plan.capabilities) dropBoundingSet(plan.capabilities.dropBounding);
+    // The identity: groups, gid, uid, in that order (see ffi/credentials.ts).
+    if (plan.runAs) setIdentity(plan.runAs);
     // After any change of credentials (which would clear it), before the command runs.
     if (plan.supervision) watchSupervisor(plan.supervision.parentPid);
     // With the command's identity: a folder it cannot enter is refused here, not later.

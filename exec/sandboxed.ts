@@ -13,6 +13,7 @@ import { probeKernel } from "./kernel.ts";
 import { SandboxError } from "./errors.ts";
 import { type ExecStatus, type SandboxedProcess, spawnPlan } from "./spawn.ts";
 import { looksSandboxDenied } from "./sandbox_denied.ts";
+import { resolveRunAsOnSystem } from "./run_as.ts";
 
 /** A policy, or the permissions to make one from (strings or JSON objects). */
 export type PolicyInput =
@@ -31,6 +32,13 @@ export interface SandboxParams {
   timeoutMs?: number;
   /** Aborting kills the command and everything it started. @default undefined */
   signal?: AbortSignal;
+  /**
+   * Run the command as another user, `USER[:GROUP]` (names from `/etc/passwd` and `/etc/group`,
+   * or numbers); only a caller running as root may. The command gets that uid, gid and the
+   * user's supplementary groups; its environment stays as given.
+   * @default undefined (the caller's identity)
+   */
+  runAs?: string;
 }
 
 /** Parameters of `execSandboxed`. */
@@ -71,7 +79,8 @@ export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
  * @param params What to run.
  * @param policy The policy.
  * @returns The plan.
- * @throws {SandboxError} `invalid-policy`, `missing-path`, `invalid-command`, `landlock-unavailable`.
+ * @throws {SandboxError} `invalid-policy`, `missing-path`, `invalid-command` (also for a
+ * `runAs` that names nobody, or a caller that is not root), `landlock-unavailable`.
  */
 export function prepareSandbox(params: SandboxParams, policy: PolicyInput): SandboxPlan {
   if (
@@ -86,6 +95,9 @@ export function prepareSandbox(params: SandboxParams, policy: PolicyInput): Sand
   ) {
     throw new SandboxError("invalid-command", `Invalid timeoutMs: ${params.timeoutMs}`);
   }
+  if (params.runAs !== undefined && typeof params.runAs !== "string") {
+    throw new SandboxError("invalid-command", "runAs must be a string: USER or USER:GROUP");
+  }
   let plan: SandboxPlan;
   try {
     const resolved = policy instanceof SandboxPolicy ? policy : new SandboxPolicy(policy);
@@ -93,6 +105,7 @@ export function prepareSandbox(params: SandboxParams, policy: PolicyInput): Sand
       argv: params.command,
       cwd: params.cwd ?? Deno.cwd(),
       env: params.env ?? Deno.env.toObject(),
+      runAs: params.runAs === undefined ? undefined : resolveRunAsOnSystem(params.runAs),
     }, probeKernel());
   } catch (error) {
     if (error instanceof InvalidPermissionError) {
@@ -101,7 +114,7 @@ export function prepareSandbox(params: SandboxParams, policy: PolicyInput): Sand
     if (error instanceof PolicyError) {
       const kind = error.kind === "missing-folder"
         ? "missing-path"
-        : error.kind === "invalid-command"
+        : error.kind === "invalid-command" || error.kind === "invalid-run-as"
         ? "invalid-command"
         : "invalid-policy";
       throw new SandboxError(kind, error.message, { cause: error });
@@ -172,11 +185,28 @@ export function spawnSandboxed(params: SpawnParams, policy: PolicyInput): Sandbo
  * @throws {SandboxError} When the command cannot be run in this sandbox (nothing ran).
  */
 export async function execSandboxed(params: ExecParams, policy: PolicyInput): Promise<ExecResult> {
+  checkMaxOutputBytes(params);
+  return await execPlan(prepareSandbox(params, policy), params);
+}
+
+function checkMaxOutputBytes(params: ExecParams): void {
   const max = params.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   if (!Number.isSafeInteger(max) || max < 0) {
     throw new SandboxError("invalid-command", `Invalid maxOutputBytes: ${params.maxOutputBytes}`);
   }
-  const plan = prepareSandbox(params, policy);
+}
+
+/**
+ * `execSandboxed` for a plan already made with `prepareSandbox` (the CLI prints its warnings
+ * first).
+ * @param plan The plan.
+ * @param params The timeout, abort signal, stdin and output limit; the rest is in the plan.
+ * @returns How it ended, with its output.
+ * @throws {SandboxError} When the command cannot be run in this sandbox (nothing ran).
+ */
+export async function execPlan(plan: SandboxPlan, params: ExecParams): Promise<ExecResult> {
+  checkMaxOutputBytes(params);
+  const max = params.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   const child = spawnPlan(plan, {
     timeoutMs: params.timeoutMs,
     signal: params.signal,

@@ -1,6 +1,12 @@
 /**
- * The calling thread's capabilities, through raw system calls: the bounding set, the ambient
- * set, and `capset`.
+ * The calling thread's credentials, through raw system calls: its uid, gids and groups, and its
+ * capabilities (the bounding set, the ambient set, and `capset`).
+ *
+ * Raw system calls change the calling thread only; glibc's `setuid(3)` and friends broadcast the
+ * change to every thread of the process. That is what is wanted here: the main thread is the one
+ * that `execve`s, and only it survives `execve`, so the command runs with exactly what it set.
+ * Deno's other threads keep the caller's credentials until then, and never run the command's
+ * code.
  *
  * @module
  */
@@ -55,6 +61,53 @@ export function dropBoundingSet(capabilities: readonly number[]): void {
 // struct __user_cap_data_struct { __u32 effective, permitted, inheritable; } (low, high words).
 function capHeader(): Uint32Array<ArrayBuffer> {
   return new Uint32Array([_LINUX_CAPABILITY_VERSION_3, 0]);
+}
+
+/** The identity `setIdentity` gives the calling thread. */
+export interface Identity {
+  /** The uid: real, effective and saved. */
+  uid: number;
+  /** The gid: real, effective and saved. */
+  gid: number;
+  /** The supplementary groups. */
+  groups: readonly number[];
+}
+
+/**
+ * Sets the supplementary groups, then the gid, then the uid (each needs the privilege the next
+ * one gives up), then reads all three back. Called as root: `setgid` and `setuid` then set the
+ * real, effective and saved ids together, and leaving uid 0 empties the permitted, effective and
+ * ambient capability sets.
+ * @param identity The ids.
+ * @throws {SyscallError|Error} When a call fails or an id reads back otherwise.
+ */
+export function setIdentity(identity: Identity): void {
+  const groups = new Uint32Array(identity.groups);
+  syscall("setgroups", groups.length, addressOf(groups));
+  keepAlive(groups);
+  syscall("setgid", identity.gid);
+  syscall("setuid", identity.uid);
+
+  const ids = (name: "getresuid" | "getresgid") => {
+    const [real, effective, saved] = [new Uint32Array(1), new Uint32Array(1), new Uint32Array(1)];
+    syscall(name, addressOf(real), addressOf(effective), addressOf(saved));
+    return [real[0], effective[0], saved[0]];
+  };
+  const uids = ids("getresuid");
+  const gids = ids("getresgid");
+  const listed = new Uint32Array(Math.max(groups.length, 1) + 1);
+  const count = Number(syscall("getgroups", listed.length, addressOf(listed)));
+  const have = [...listed.subarray(0, count)].sort((a, b) => a - b);
+  const want = [...identity.groups].sort((a, b) => a - b);
+  if (
+    uids.some((id) => id !== identity.uid) || gids.some((id) => id !== identity.gid) ||
+    have.join() !== want.join()
+  ) {
+    throw new Error(
+      `The identity reads back as uids ${uids.join("/")}, gids ${gids.join("/")}, groups ` +
+        `${have.join(",")}; not ${identity.uid}, ${identity.gid}, ${want.join(",")}`,
+    );
+  }
 }
 
 /** Keeps buffers reachable until after a call that was given only their addresses. */

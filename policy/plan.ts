@@ -14,6 +14,7 @@ import {
 } from "./landlock.ts";
 import { type CapabilityPlan, planCapabilities } from "./capabilities.ts";
 import { formatPermission } from "./permission.ts";
+import type { RunAs } from "./run_as.ts";
 import {
   type PathHost,
   PolicyError,
@@ -66,7 +67,17 @@ export interface CommandSpec {
   cwd: string;
   /** The command's whole environment, given to `execve` only. */
   env: Readonly<Record<string, string>>;
+  /** Another identity to run it with (root only). @default undefined (the caller's) */
+  runAs?: RunAs;
 }
+
+/**
+ * Printed when a restricted policy runs as root without another identity: Landlock does not
+ * restrict a file's metadata, and root owns most files.
+ */
+export const ROOT_WARNING: string =
+  "running as root: the command can still change the mode, times and extended attributes of " +
+  "files root owns (Landlock does not restrict them); run it as another user with --run-as USER";
 
 /** Everything the child does between starting and `execve`, as plain data. */
 export interface SandboxPlan {
@@ -82,6 +93,8 @@ export interface SandboxPlan {
   permissions: string[];
   /** Canonical writable roots (empty with `disk-full-write-access`). */
   writableRoots: string[];
+  /** The identity the command runs with, or `null` to keep the caller's. */
+  runAs: RunAs | null;
   /** Whether the child sets `PR_SET_NO_NEW_PRIVS`; always, when anything is restricted. */
   noNewPrivs: boolean;
   /** The Landlock ruleset. */
@@ -92,6 +105,8 @@ export interface SandboxPlan {
   capabilities: CapabilityPlan | null;
   /** Whether the plan may run: false when Landlock is needed and absent. */
   runnable: boolean;
+  /** What the person running the command should know, a line each (the CLI prints them). */
+  warnings: string[];
   /** Set by the supervisor, not by `planSandbox`: what the supervised child joins. */
   supervision?: Supervision;
 }
@@ -130,8 +145,9 @@ export interface Supervision {
  * @param kernel The kernel's facts.
  * @param host Where paths are looked up; the running system by default.
  * @returns The plan.
- * @throws {PolicyError} When the cwd or a writable root is missing, a root is `/`, or the
- * command cannot be passed to `execve`.
+ * @throws {PolicyError} When the cwd or a writable root is missing, a root is `/`, the
+ * command cannot be passed to `execve`, or another identity is asked for by a caller that is
+ * not root.
  */
 export function planSandbox(
   policy: SandboxPolicy,
@@ -140,6 +156,13 @@ export function planSandbox(
   host: PlanHost = systemPlanHost,
 ): SandboxPlan {
   validateCommand(command);
+  if (command.runAs && kernel.uid !== 0) {
+    throw new PolicyError(
+      "invalid-run-as",
+      command.runAs.spec,
+      `Running as ${command.runAs.spec} needs root (this process runs as uid ${kernel.uid})`,
+    );
+  }
   const wantedCwd = isAbsolute(command.cwd) ? command.cwd : resolve(command.cwd);
   const cwd = host.realPath(wantedCwd);
   if (cwd === undefined || host.isDirectory(cwd) !== true) {
@@ -164,6 +187,7 @@ export function planSandbox(
     devices: { null: describe("/dev/null"), tty: describe("/dev/tty") },
   });
   const restricted = restrictWrites || restrictNetwork;
+  const uid = command.runAs?.uid ?? kernel.uid;
   return {
     version: PLAN_VERSION,
     argv: [...command.argv],
@@ -171,6 +195,7 @@ export function planSandbox(
     env: Object.entries(command.env).map(([key, value]) => `${key}=${value}`),
     permissions: policy.permissions.map(formatPermission),
     writableRoots,
+    runAs: command.runAs ? { ...command.runAs, groups: [...command.runAs.groups] } : null,
     noNewPrivs: restricted,
     landlock,
     seccomp: restricted
@@ -186,12 +211,13 @@ export function planSandbox(
       ? planCapabilities({
         restrictWrites,
         restrictNetwork,
-        uid: kernel.uid,
+        uid,
         lastCap: kernel.capLastCap,
         effective: kernel.effectiveCapabilities,
       })
       : null,
     runnable: landlock.enforcement !== "none",
+    warnings: restricted && !command.runAs && kernel.uid === 0 ? [ROOT_WARNING] : [],
   };
 }
 

@@ -1,8 +1,8 @@
 // The whole plan, against a fake host: what the child will apply for a policy on a kernel.
 
 import assert from "node:assert/strict";
-import { type KernelFacts, type PlanHost, planSandbox } from "../policy/plan.ts";
-import { SandboxPolicy } from "../policy/sandbox_policy.ts";
+import { type KernelFacts, type PlanHost, planSandbox, ROOT_WARNING } from "../policy/plan.ts";
+import { PolicyError, SandboxPolicy } from "../policy/sandbox_policy.ts";
 
 /** A host where `/`, `/work`, `/tmp` and the two devices exist, and nothing is a symlink. */
 const HOST: PlanHost = {
@@ -121,4 +121,62 @@ Deno.test("planSandbox() plans capabilities for a user without any too", () => {
   assert.deepEqual(plan.capabilities?.dropBounding, [], "no CAP_SETPCAP: the bounding set stays");
   assert.match(plan.capabilities?.notes[0] ?? "", /no_new_privs/);
   assert.equal(plan.noNewPrivs, true);
+});
+
+const NOBODY = { spec: "nobody", user: "nobody", uid: 65534, gid: 65534, groups: [65534] };
+const ROOT = { uid: 0, effectiveCapabilities: ALL_CAPS };
+
+Deno.test("planSandbox() carries the identity to run as, for a caller that is root", () => {
+  const plan = planSandbox(
+    SandboxPolicy.fullAuto(),
+    { ...COMMAND, runAs: NOBODY },
+    kernel(ROOT),
+    HOST,
+  );
+  assert.deepEqual(plan.runAs, NOBODY);
+  assert.notEqual(plan.runAs, NOBODY, "a copy: the plan is plain data of its own");
+  const unchanged = planSandbox(SandboxPolicy.fullAuto(), COMMAND, kernel(ROOT), HOST);
+  assert.equal(unchanged.runAs, null);
+});
+
+Deno.test("planSandbox() refuses another identity for a caller that is not root", () => {
+  assert.throws(
+    () => planSandbox(SandboxPolicy.fullAuto(), { ...COMMAND, runAs: NOBODY }, kernel(), HOST),
+    (error: unknown) =>
+      error instanceof PolicyError && error.kind === "invalid-run-as" &&
+      /nobody needs root \(this process runs as uid 1000\)/.test(error.message),
+  );
+});
+
+Deno.test("planSandbox() keeps no capability for another identity, even with full write", () => {
+  const policy = new SandboxPolicy(["disk-full-write-access"]);
+  const asRoot = planSandbox(policy, COMMAND, kernel(ROOT), HOST);
+  assert.deepEqual(asRoot.capabilities?.keepNames, [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+  ]);
+  const asNobody = planSandbox(policy, { ...COMMAND, runAs: NOBODY }, kernel(ROOT), HOST);
+  assert.deepEqual(asNobody.capabilities?.keep, []);
+  assert.deepEqual(asNobody.capabilities?.dropBounding, ALL_CAPS, "dropped while still root");
+});
+
+Deno.test("planSandbox() warns when a restricted policy runs as root without another identity", async (t) => {
+  const unrestricted = new SandboxPolicy(["disk-full-write-access", "network-full-access"]);
+  const cases: [string, SandboxPolicy, Partial<KernelFacts>, boolean, string[]][] = [
+    ["root, restricted", SandboxPolicy.readOnly(), ROOT, false, [ROOT_WARNING]],
+    ["root, restricted, --run-as", SandboxPolicy.readOnly(), ROOT, true, []],
+    ["root, nothing restricted", unrestricted, ROOT, false, []],
+    ["a user, restricted", SandboxPolicy.readOnly(), {}, false, []],
+  ];
+  for (const [name, policy, facts, runAs, warnings] of cases) {
+    await t.step(name, () => {
+      const command = runAs ? { ...COMMAND, runAs: NOBODY } : COMMAND;
+      assert.deepEqual(planSandbox(policy, command, kernel(facts), HOST).warnings, warnings);
+    });
+  }
+  assert.match(ROOT_WARNING, /--run-as/);
+  assert.doesNotMatch(ROOT_WARNING, /\n/);
 });
