@@ -73,6 +73,22 @@ threatTest("capabilities", NOT_ROOT, async (t) => {
       for (const name of CAP_LINES) assert.equal(caps[name], 0n, name);
     });
   }
+  // A caller without CAP_SETPCAP cannot empty the bounding set, from which execve gives root its
+  // capabilities back: then no_new_privs and the emptied sets must be what keeps them away.
+  await t.step(
+    "capability drop without the bounding set, with no_new_privs: none held",
+    async () => {
+      const plan = layeredPlan(POLICY, cat, ["capabilities", "no_new_privs"]);
+      assert.ok(plan.capabilities);
+      const caps = capabilityLines(
+        await runPlan({ ...plan, capabilities: { ...plan.capabilities, dropBounding: [] } }),
+      );
+      assert.notEqual(caps.CapBnd, 0n, "the bounding set is left as it was");
+      for (const name of ["CapInh", "CapPrm", "CapEff", "CapAmb"]) {
+        assert.equal(caps[name], 0n, name);
+      }
+    },
+  );
   await t.step("all layers with disk-full-write-access: the file capabilities only", async () => {
     const caps = await status(new SandboxPolicy(["disk-full-write-access"]), "all");
     const mask = FULL_WRITE_CAPABILITIES.reduce((m, cap) => m | (1n << BigInt(cap)), 0n);
