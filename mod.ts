@@ -80,11 +80,14 @@ export {
   type KernelFacts,
   type PlanHost,
   planSandbox,
+  ROOT_WARNING,
   type SandboxPlan,
   type Supervision,
   systemPlanHost,
 } from "./policy/plan.ts";
 export type { LandlockNetRule, LandlockPlan, LandlockRule } from "./policy/landlock.ts";
+export type { CapabilityPlan } from "./policy/capabilities.ts";
+export type { RunAs } from "./policy/run_as.ts";
 export type {
   ArgCondition,
   BpfInstruction,

@@ -11,12 +11,7 @@ import type { SandboxPlan } from "../policy/plan.ts";
 import { applyAndExec, EXIT_SANDBOX_FAILED } from "../exec/child.ts";
 import { spawnPlan } from "../exec/spawn.ts";
 import { SandboxError } from "../exec/errors.ts";
-import {
-  execSandboxed,
-  explainSandbox,
-  prepareSandbox,
-  type SandboxParams,
-} from "../exec/sandboxed.ts";
+import { execPlan, explainSandbox, prepareSandbox, type SandboxParams } from "../exec/sandboxed.ts";
 import { probeSystem } from "../exec/probe.ts";
 import { formatProbeReport } from "../policy/probe_report.ts";
 import { denialHint } from "./denial_hint.ts";
@@ -48,6 +43,8 @@ Options:
       --config FILE              Read options from FILE (default, when it exists:
                                  $XDG_CONFIG_HOME/llmx-sandbox/config.json, else
                                  ~/.config/llmx-sandbox/config.json).
+      --run-as USER[:GROUP]      As root: run the command with that user's uid, gid and
+                                 groups (names or numbers), so that it owns nothing of root's.
       --json                     Supervise, capture the output and print one JSON object
                                  (exitCode, signal, stdout, stderr, timedOut, truncated,
                                  durationMs, sandboxDenied) on stdout.
@@ -161,6 +158,7 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
       ]),
       timeoutMs: args.timeoutMs ?? file.timeoutMs,
       requireFull: args.requireFull || (file.requireFull ?? false),
+      runAs: args.runAs,
     };
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
@@ -180,17 +178,10 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
       prepareSandbox(params, policy);
       return 0;
     }
-    if (args.json) return await runJson(params, policy, args.stdin);
+    const warnings = { quiet: args.quiet, absentDefaultConfig };
+    if (args.json) return await runJson(params, policy, args.stdin, warnings);
     const plan = prepareSandbox(params, policy);
-    if (plan.landlock.enforcement === "partial" && !args.quiet) {
-      fail(`warning: partially enforced: ${plan.landlock.dropped.join("; ")}`);
-    }
-    if (absentDefaultConfig && !args.quiet && creatableBy(absentDefaultConfig, plan)) {
-      fail(
-        `warning: the command may create ${absentDefaultConfig}, which a later run would read ` +
-          "as its config; pass --config, or keep that folder out of the writable roots",
-      );
-    }
+    warn(plan, warnings);
     return params.timeoutMs === undefined
       ? runInPlace(plan)
       : await runSupervised(plan, params.timeoutMs, args.quiet);
@@ -242,6 +233,30 @@ function creatableBy(path: string, plan: SandboxPlan): boolean {
     }
   }
   return plan.writableRoots.some((root) => folder === root || folder.startsWith(`${root}/`));
+}
+
+/** What the warnings depend on besides the plan. */
+interface WarningContext {
+  /** `--quiet`: none at all. */
+  quiet: boolean;
+  /** The default config path, when no config exists there yet. */
+  absentDefaultConfig?: string;
+}
+
+/** Says on stderr, a line each, what the plan could not enforce and what its user should know. */
+function warn(plan: SandboxPlan, context: WarningContext): void {
+  if (context.quiet) return;
+  if (plan.landlock.enforcement === "partial") {
+    fail(`warning: partially enforced: ${plan.landlock.dropped.join("; ")}`);
+  }
+  for (const warning of plan.warnings) fail(`warning: ${warning}`);
+  const config = context.absentDefaultConfig;
+  if (config && creatableBy(config, plan)) {
+    fail(
+      `warning: the command may create ${config}, which a later run would read as its config; ` +
+        "pass --config, or keep that folder out of the writable roots",
+    );
+  }
 }
 
 /** Becomes the command: returns only when that failed. */
@@ -305,14 +320,17 @@ async function runJson(
   params: SandboxParams,
   policy: SandboxPolicy,
   stdin: boolean,
+  warnings: WarningContext,
 ): Promise<number> {
   try {
-    const result = await execSandboxed({
+    const plan = prepareSandbox(params, policy);
+    warn(plan, warnings);
+    const result = await execPlan(plan, {
       ...params,
       stdin: stdin
         ? new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer())
         : undefined,
-    }, policy);
+    });
     const { stdoutBytes: _stdout, stderrBytes: _stderr, ...printable } = result;
     console.log(JSON.stringify(printable));
     return result.exitCode;

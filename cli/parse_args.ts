@@ -25,6 +25,8 @@ export interface CliArgs {
   env: string[];
   /** `--clear-env`. */
   clearEnv: boolean;
+  /** `--run-as USER[:GROUP]`. */
+  runAs?: string;
   /** `-h`/`--help`. */
   help: boolean;
   /** `-V`/`--version`. */
@@ -61,6 +63,7 @@ const WITH_VALUE = new Map([
   ["--cwd", "cwd"],
   ["--config", "config"],
   ["--env", "env"],
+  ["--run-as", "run-as"],
 ]);
 type BooleanOption =
   | "help"
@@ -168,6 +171,9 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         throw new UsageError(`Invalid --env: ${JSON.stringify(value)} (KEY or KEY=VALUE)`);
       }
       args.env.push(value);
+    } else if (option === "run-as") {
+      if (value === "") throw new UsageError("Invalid --run-as: empty (USER or USER:GROUP)");
+      args.runAs = value;
     } else {
       if (value === "") throw new UsageError(`Invalid ${name}: empty path`);
       if (option === "cwd") args.cwd = value;

@@ -9,6 +9,7 @@ import type { SandboxPlan } from "../policy/plan.ts";
 import { PLAN_VERSION } from "../policy/_plan_version.ts";
 import { applyLandlock } from "../ffi/landlock.ts";
 import { installSeccomp } from "../ffi/seccomp.ts";
+import { dropBoundingSet, limitCapabilities, setIdentity } from "../ffi/credentials.ts";
 import {
   execve,
   prepareForExec,
@@ -59,14 +60,29 @@ export function applyAndExec(plan: SandboxPlan, options: ChildOptions): number {
     if (!plan.runnable) {
       throw new Error(`The plan is not runnable: ${plan.landlock.dropped.join("; ")}`);
     }
+    // The order matters; each step needs something from the ones before it, or must not have
+    // something the ones after take away.
+    // A process group of its own, so that the supervisor can signal all the command starts.
     if (options.newProcessGroup) setpgid(0, 0);
-    if (plan.supervision) joinSupervision(plan.supervision);
+    // The cgroup, before anything forks; writing cgroup.procs needs the caller's rights.
+    if (plan.supervision?.cgroupProcs) joinCgroup(plan.supervision.cgroupProcs);
+    // The bounding set, before any change of uid: PR_CAPBSET_DROP needs CAP_SETPCAP, which
+    // leaves the effective set when root becomes another user.
+    if (plan.capabilities) dropBoundingSet(plan.capabilities.dropBounding);
+    // The identity: groups, gid, uid, in that order (see ffi/credentials.ts).
+    if (plan.runAs) setIdentity(plan.runAs);
+    // After any change of credentials (which would clear it), before the command runs.
+    if (plan.supervision) watchSupervisor(plan.supervision.parentPid);
+    // With the command's identity: a folder it cannot enter is refused here, not later.
     Deno.chdir(plan.cwd);
-    // Order matters: no-new-privs is required by the other two, Landlock before seccomp so the
-    // filter cannot interfere with the ruleset's syscalls.
+    // No-new-privs is required by the next two (without CAP_SYS_ADMIN); Landlock before seccomp
+    // so that the filter cannot interfere with the ruleset's syscalls.
     if (plan.noNewPrivs) setNoNewPrivs();
     if (plan.landlock.apply) applyLandlock(plan.landlock);
     if (plan.seccomp) installSeccomp(plan.seccomp.program);
+    // Last, so that every step above ran with the rights it was planned with; the filter refuses
+    // neither prctl nor capset (the seccomp tests allow every syscall its table does not name).
+    if (plan.capabilities) limitCapabilities(plan.capabilities.keep);
     prepareForExec();
   } catch (error) {
     options.reporter.failed(error instanceof Error ? error.message : String(error));
@@ -96,19 +112,20 @@ export function applyAndExec(plan: SandboxPlan, options: ChildOptions): number {
   return EXIT_NOT_FOUND;
 }
 
-function joinSupervision(supervision: NonNullable<SandboxPlan["supervision"]>): void {
-  if (supervision.cgroupProcs && !inCgroup(supervision.cgroupProcs)) {
-    // Before anything forks: every descendant is then in the cgroup the supervisor kills. The
-    // supervisor moves us there while we start (a move waits for an RCU grace period, 10-20 ms);
-    // we join ourselves only if that has not happened yet.
-    Deno.writeTextFileSync(supervision.cgroupProcs, String(Deno.pid));
-  }
-  // After any change of credentials (which would clear it), before the command runs.
+function joinCgroup(procs: string): void {
+  if (inCgroup(procs)) return;
+  // Every descendant is then in the cgroup the supervisor kills. The supervisor moves us there
+  // while we start (a move waits for an RCU grace period, 10-20 ms); we join ourselves only if
+  // that has not happened yet.
+  Deno.writeTextFileSync(procs, String(Deno.pid));
+}
+
+function watchSupervisor(parentPid: number): void {
   const SIGKILL = 9;
   setParentDeathSignal(SIGKILL);
   // The supervisor may have died before the line above: then nobody would kill us.
-  if (Deno.ppid !== supervision.parentPid) {
-    throw new Error(`The supervisor (pid ${supervision.parentPid}) is gone`);
+  if (Deno.ppid !== parentPid) {
+    throw new Error(`The supervisor (pid ${parentPid}) is gone`);
   }
 }
 

@@ -8,7 +8,8 @@
  * Why the command did not run:
  * - `invalid-policy`: an unknown or malformed permission, or a writable root that is `/`;
  * - `missing-path`: the working folder or a writable folder does not exist;
- * - `invalid-command`: the command, its environment or an option cannot be used;
+ * - `invalid-command`: the command, its environment or an option cannot be used (a `runAs` that
+ *   names nobody, or asked for by a caller that is not root);
  * - `landlock-unavailable`: writes must be restricted and the kernel has no Landlock;
  * - `partially-enforced`: full enforcement was required and this kernel cannot give it;
  * - `apply-failed`: the child failed while applying the plan (a syscall refused, a root vanished);

@@ -14,6 +14,7 @@ import { SandboxError } from "./errors.ts";
 import { type ExecStatus, MAX_TIMEOUT_MS, type SandboxedProcess, spawnPlan } from "./spawn.ts";
 import { looksSandboxDenied } from "./sandbox_denied.ts";
 import { buildEnvironment } from "../policy/environment.ts";
+import { resolveRunAsOnSystem } from "./run_as.ts";
 
 /** A policy, or the permissions to make one from (strings or JSON objects). */
 export type PolicyInput =
@@ -43,6 +44,13 @@ export interface SandboxParams {
    * dropped. @default false
    */
   requireFull?: boolean;
+  /**
+   * Run the command as another user, `USER[:GROUP]` (names from `/etc/passwd` and `/etc/group`,
+   * or numbers); only a caller running as root may. The command gets that uid, gid and the
+   * user's supplementary groups; its environment stays as given.
+   * @default undefined (the caller's identity)
+   */
+  runAs?: string;
 }
 
 /** Parameters of `execSandboxed`. */
@@ -100,7 +108,8 @@ export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
  * @param params What to run.
  * @param policy The policy.
  * @returns The plan.
- * @throws {SandboxError} `invalid-policy`, `missing-path` or `invalid-command`.
+ * @throws {SandboxError} `invalid-policy`, `missing-path` or `invalid-command` (also for a
+ * `runAs` that names nobody, or a caller that is not root).
  */
 export function explainSandbox(params: SandboxParams, policy: PolicyInput): SandboxPlan {
   if (
@@ -119,12 +128,16 @@ export function explainSandbox(params: SandboxParams, policy: PolicyInput): Sand
       `Invalid timeoutMs: ${params.timeoutMs} (from 1 to ${MAX_TIMEOUT_MS})`,
     );
   }
+  if (params.runAs !== undefined && typeof params.runAs !== "string") {
+    throw new SandboxError("invalid-command", "runAs must be a string: USER or USER:GROUP");
+  }
   try {
     const resolved = policy instanceof SandboxPolicy ? policy : new SandboxPolicy(policy);
     return planSandbox(resolved, {
       argv: params.command,
       cwd: params.cwd ?? Deno.cwd(),
       env: buildEnvironment(params.env ?? Deno.env.toObject(), params.clearEnv ?? false, []),
+      runAs: params.runAs === undefined ? undefined : resolveRunAsOnSystem(params.runAs),
     }, probeKernel());
   } catch (error) {
     if (error instanceof InvalidPermissionError) {
@@ -133,7 +146,7 @@ export function explainSandbox(params: SandboxParams, policy: PolicyInput): Sand
     if (error instanceof PolicyError) {
       const kind = error.kind === "missing-folder"
         ? "missing-path"
-        : error.kind === "invalid-command"
+        : error.kind === "invalid-command" || error.kind === "invalid-run-as"
         ? "invalid-command"
         : "invalid-policy";
       throw new SandboxError(kind, error.message, { cause: error });
@@ -233,11 +246,28 @@ export function spawnSandboxed(params: SpawnParams, policy: PolicyInput): Sandbo
  * @throws {SandboxError} When the command cannot be run in this sandbox (nothing ran).
  */
 export async function execSandboxed(params: ExecParams, policy: PolicyInput): Promise<ExecResult> {
+  checkMaxOutputBytes(params);
+  return await execPlan(prepareSandbox(params, policy), params);
+}
+
+function checkMaxOutputBytes(params: ExecParams): void {
   const max = params.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   if (!Number.isSafeInteger(max) || max < 0) {
     throw new SandboxError("invalid-command", `Invalid maxOutputBytes: ${params.maxOutputBytes}`);
   }
-  const plan = prepareSandbox(params, policy);
+}
+
+/**
+ * `execSandboxed` for a plan already made with `prepareSandbox` (the CLI prints its warnings
+ * first).
+ * @param plan The plan.
+ * @param params The timeout, abort signal, stdin and output limit; the rest is in the plan.
+ * @returns How it ended, with its output.
+ * @throws {SandboxError} When the command cannot be run in this sandbox (nothing ran).
+ */
+export async function execPlan(plan: SandboxPlan, params: ExecParams): Promise<ExecResult> {
+  checkMaxOutputBytes(params);
+  const max = params.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   const child = spawnPlan(plan, {
     timeoutMs: params.timeoutMs,
     signal: params.signal,

@@ -11,6 +11,14 @@
 // Syscall numbers from arch/x86/entry/syscalls/syscall_64.tbl and include/uapi/asm-generic/unistd.h.
 const SYSCALLS = {
   x86_64: {
+    setuid: 105,
+    setgid: 106,
+    getgroups: 115,
+    setgroups: 116,
+    getresuid: 118,
+    getresgid: 120,
+    capget: 125,
+    capset: 126,
     openat: 257,
     seccomp: 317,
     close_range: 436,
@@ -19,6 +27,14 @@ const SYSCALLS = {
     landlock_restrict_self: 446,
   },
   aarch64: {
+    setuid: 146,
+    setgid: 144,
+    getgroups: 158,
+    setgroups: 159,
+    getresuid: 148,
+    getresgid: 150,
+    capget: 90,
+    capset: 91,
     openat: 56,
     seccomp: 277,
     close_range: 436,

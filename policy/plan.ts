@@ -6,8 +6,15 @@
  */
 
 import { basename, dirname, isAbsolute, resolve } from "./_path.ts";
-import { type LandlockPathInput, type LandlockPlan, planLandlock } from "./landlock.ts";
+import {
+  LANDLOCK_SCOPE_SIGNAL,
+  type LandlockPathInput,
+  type LandlockPlan,
+  planLandlock,
+} from "./landlock.ts";
+import { type CapabilityPlan, planCapabilities } from "./capabilities.ts";
 import { formatPermission } from "./permission.ts";
+import type { RunAs } from "./run_as.ts";
 import {
   ifExists,
   type PathHost,
@@ -43,12 +50,18 @@ export const STARTER_PROGRAMS: readonly string[] = ["sh", "python3", "node"];
 
 export { PLAN_VERSION } from "./_plan_version.ts";
 
-/** What the planner must know about the kernel; probed by the caller. */
+/** What the planner must know about the kernel and the process that applies the plan; probed. */
 export interface KernelFacts {
   /** The architecture the child runs on. */
   arch: SeccompArch;
   /** The Landlock ABI, 0 when absent or disabled. */
   landlockAbi: number;
+  /** The kernel's highest capability number (`/proc/sys/kernel/cap_last_cap`). */
+  capLastCap: number;
+  /** The uid of the process that applies the plan. */
+  uid: number;
+  /** The capabilities in its effective set. */
+  effectiveCapabilities: readonly number[];
 }
 
 /** `PathHost` plus what the planner needs to mask rules. */
@@ -71,7 +84,17 @@ export interface CommandSpec {
   cwd: string;
   /** The command's whole environment, given to `execve` only. */
   env: Readonly<Record<string, string>>;
+  /** Another identity to run it with (root only). @default undefined (the caller's) */
+  runAs?: RunAs;
 }
+
+/**
+ * Printed when a restricted policy runs as root without another identity: Landlock does not
+ * restrict a file's metadata, and root owns most files.
+ */
+export const ROOT_WARNING: string =
+  "running as root: the command can still change the mode, times and extended attributes of " +
+  "files root owns (Landlock does not restrict them); run it as another user with --run-as USER";
 
 /** Everything the child does between starting and `execve`, as plain data. */
 export interface SandboxPlan {
@@ -89,14 +112,20 @@ export interface SandboxPlan {
   writableRoots: string[];
   /** With restricted reads: what may be read, canonical (empty with `disk-full-read-access`). */
   readableRoots: string[];
+  /** The identity the command runs with, or `null` to keep the caller's. */
+  runAs: RunAs | null;
   /** Whether the child sets `PR_SET_NO_NEW_PRIVS`; always, when anything is restricted. */
   noNewPrivs: boolean;
   /** The Landlock ruleset. */
   landlock: LandlockPlan;
   /** The seccomp filter, or `null` when nothing is restricted. */
   seccomp: SeccompPlan | null;
+  /** The capabilities the command keeps, or `null` when nothing is restricted. */
+  capabilities: CapabilityPlan | null;
   /** Whether the plan may run: false when Landlock is needed and absent. */
   runnable: boolean;
+  /** What the person running the command should know, a line each (the CLI prints them). */
+  warnings: string[];
   /** Set by the supervisor, not by `planSandbox`: what the supervised child joins. */
   supervision?: Supervision;
 }
@@ -121,9 +150,13 @@ export interface Supervision {
  * const plan = planSandbox(SandboxPolicy.readOnly(), { argv: ["true"], cwd: "/", env: {} }, {
  *   arch: "x86_64",
  *   landlockAbi: 7,
+ *   capLastCap: 40,
+ *   uid: 1000,
+ *   effectiveCapabilities: [],
  * });
  * assert.equal(plan.landlock.enforcement, "full");
  * assert.deepEqual(plan.writableRoots, []);
+ * assert.deepEqual(plan.capabilities?.keep, []);
  * ```
  *
  * @param policy The policy.
@@ -131,8 +164,9 @@ export interface Supervision {
  * @param kernel The kernel's facts.
  * @param host Where paths are looked up; the running system by default.
  * @returns The plan.
- * @throws {PolicyError} When the cwd or a writable root is missing, a root is `/`, or the
- * command cannot be passed to `execve`.
+ * @throws {PolicyError} When the cwd or a writable root is missing, a root is `/`, the
+ * command cannot be passed to `execve`, or another identity is asked for by a caller that is
+ * not root.
  */
 export function planSandbox(
   policy: SandboxPolicy,
@@ -141,6 +175,13 @@ export function planSandbox(
   host: PlanHost = systemPlanHost,
 ): SandboxPlan {
   validateCommand(command);
+  if (command.runAs && kernel.uid !== 0) {
+    throw new PolicyError(
+      "invalid-run-as",
+      command.runAs.spec,
+      `Running as ${command.runAs.spec} needs root (this process runs as uid ${kernel.uid})`,
+    );
+  }
   const wantedCwd = isAbsolute(command.cwd) ? command.cwd : resolve(command.cwd);
   const cwd = host.realPath(wantedCwd);
   if (cwd === undefined || host.isDirectory(cwd) !== true) {
@@ -192,6 +233,7 @@ export function planSandbox(
     tcpPorts,
   });
   const restricted = restrictWrites || restrictReads || restrictNetwork;
+  const uid = command.runAs?.uid ?? kernel.uid;
   return {
     version: PLAN_VERSION,
     argv: [...command.argv],
@@ -200,6 +242,7 @@ export function planSandbox(
     permissions: policy.permissions.map(formatPermission),
     writableRoots,
     readableRoots,
+    runAs: command.runAs ? { ...command.runAs, groups: [...command.runAs.groups] } : null,
     noNewPrivs: restricted,
     landlock,
     seccomp: restricted
@@ -207,9 +250,24 @@ export function planSandbox(
         arch: kernel.arch,
         restrictNetwork,
         tcp: { connect: tcpPorts.connect.length > 0, bind: tcpPorts.bind.length > 0 },
+        // What Landlock keeps inside needs no row; what it does not, seccomp refuses.
+        ptraceScoped: landlock.apply,
+        signalsScoped: (landlock.scoped & LANDLOCK_SCOPE_SIGNAL) !== 0,
+      })
+      : null,
+    capabilities: restricted
+      ? planCapabilities({
+        // Reading everything as root is part of what full write keeps; with reads restricted,
+        // CAP_DAC_READ_SEARCH and the rest go too.
+        restrictWrites: restrictWrites || restrictReads,
+        restrictNetwork,
+        uid,
+        lastCap: kernel.capLastCap,
+        effective: kernel.effectiveCapabilities,
       })
       : null,
     runnable: landlock.enforcement !== "none",
+    warnings: restricted && !command.runAs && kernel.uid === 0 ? [ROOT_WARNING] : [],
   };
 }
 

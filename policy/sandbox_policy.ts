@@ -17,8 +17,12 @@ export interface PathHost {
   home?(): string | undefined;
 }
 
-/** Why a policy cannot be turned into writable roots. */
-export type PolicyErrorKind = "missing-folder" | "filesystem-root" | "invalid-command";
+/** Why a policy or a command cannot be planned. */
+export type PolicyErrorKind =
+  | "missing-folder"
+  | "filesystem-root"
+  | "invalid-command"
+  | "invalid-run-as";
 
 /**
  * Thrown when a policy or a command cannot be planned: nothing runs.
@@ -35,13 +39,13 @@ export type PolicyErrorKind = "missing-folder" | "filesystem-root" | "invalid-co
 export class PolicyError extends Error {
   /** What went wrong, to switch on. */
   readonly kind: PolicyErrorKind;
-  /** The path as the policy gave it. */
+  /** The path (or the argument, the `--run-as` text) as it was given. */
   readonly path: string;
 
   /**
    * Makes the error.
    * @param kind What went wrong.
-   * @param path The path as the policy gave it.
+   * @param path The path (or the argument, the `--run-as` text) as it was given.
    * @param message The full message.
    */
   constructor(kind: PolicyErrorKind, path: string, message: string) {

@@ -49,6 +49,12 @@ export type SeccompArch = "x86_64" | "aarch64";
 export const SYSCALL_NUMBERS: Record<SeccompArch, Record<string, number>> = {
   x86_64: {
     ioctl: 16,
+    kill: 62,
+    ptrace: 101,
+    process_vm_readv: 310,
+    process_vm_writev: 311,
+    pidfd_send_signal: 424,
+    pidfd_getfd: 438,
     socket: 41,
     connect: 42,
     accept: 43,
@@ -65,6 +71,12 @@ export const SYSCALL_NUMBERS: Record<SeccompArch, Record<string, number>> = {
   },
   aarch64: {
     ioctl: 29,
+    ptrace: 117,
+    kill: 129,
+    process_vm_readv: 270,
+    process_vm_writev: 271,
+    pidfd_send_signal: 424,
+    pidfd_getfd: 438,
     socket: 198,
     socketpair: 199,
     bind: 200,
@@ -107,14 +119,31 @@ export interface SeccompRule {
   why: string;
 }
 
-/** What the filter is built from. */
-export interface SeccompInput {
-  /** The architecture of the process that installs the filter. */
-  arch: SeccompArch;
+/** What the rows depend on: what is restricted, and what Landlock already keeps inside. */
+export interface SeccompRuleOptions {
   /** Whether the network is restricted (no `network-full-access`). */
   restrictNetwork: boolean;
   /** With the network restricted: whether some TCP ports may be connected to or bound. */
   tcp?: TcpAllowance;
+  /**
+   * Whether a Landlock domain is applied: the kernel then refuses ptrace-class access
+   * (`ptrace`, `process_vm_readv`/`writev`, `pidfd_getfd`, `/proc/PID/mem`) to any process
+   * outside the sandbox, since Landlock ABI 1. Without one, seccomp refuses those syscalls.
+   * @default false (the rows are included)
+   */
+  ptraceScoped?: boolean;
+  /**
+   * Whether Landlock scopes signals (`LANDLOCK_SCOPE_SIGNAL`, ABI 6). Without it, seccomp
+   * refuses what it can tell apart without knowing pids: `kill(-1)` and `pidfd_send_signal`.
+   * @default false (the rows are included)
+   */
+  signalsScoped?: boolean;
+}
+
+/** What the filter is built from. */
+export interface SeccompInput extends SeccompRuleOptions {
+  /** The architecture of the process that installs the filter. */
+  arch: SeccompArch;
 }
 
 /** Which TCP operations a policy opens (on the ports Landlock then allows). */
@@ -152,14 +181,10 @@ export interface SeccompPlan {
 /**
  * The filter's rows for a policy. Anything not listed is allowed.
  *
- * @param restrictNetwork Whether the network rows are included.
- * @param tcp Which TCP operations are opened for Landlock to limit by port.
+ * @param options What is restricted, and what Landlock already confines.
  * @returns The rows, in order.
  */
-export function seccompRules(
-  restrictNetwork: boolean,
-  tcp: TcpAllowance = { connect: false, bind: false },
-): SeccompRule[] {
+export function seccompRules(options: SeccompRuleOptions): SeccompRule[] {
   const rules: SeccompRule[] = [
     {
       syscall: "ioctl",
@@ -175,14 +200,54 @@ export function seccompRules(
       why: "TIOCLINUX can paste the console selection into its input, like TIOCSTI",
     },
   ];
-  if (!restrictNetwork) return rules;
   const deny = (syscall: string, why: string, when: ArgCondition[] = []) =>
     rules.push({ syscall, when, errno: EPERM, why });
+  // Other processes. A Landlock domain already refuses ptrace-class access to every process
+  // outside it, and allows it inside (strace, gdb, and LeakSanitizer, which ptraces its own
+  // threads, keep working). seccomp cannot tell inside from outside by pid, so these rows are
+  // there only when no Landlock domain is (no Landlock, or full write with the network allowed
+  // or on ABI < 4), and then refuse the call outright. pidfd_open is never refused: it only names
+  // a process; what can be done with a pidfd is checked by the calls below.
+  if (!options.ptraceScoped) {
+    deny("ptrace", "without a Landlock domain, ptrace attaches to any process of the same uid");
+    deny(
+      "process_vm_readv",
+      "without a Landlock domain, reads the memory of any process of the same uid",
+    );
+    deny(
+      "process_vm_writev",
+      "without a Landlock domain, writes the memory of any process of the same uid",
+    );
+    deny(
+      "pidfd_getfd",
+      "without a Landlock domain, copies any descriptor (a file or socket opened outside) " +
+        "out of any process of the same uid",
+    );
+  }
+  // Signals. LANDLOCK_SCOPE_SIGNAL (ABI 6) keeps kill, pidfd_send_signal and SIGIO inside the
+  // sandbox. Without it only the uid check applies, and seccomp can refuse only what it can
+  // tell apart without knowing pids: kill(-1), and pidfd_send_signal. kill(pid) to one process
+  // of the same uid outside stays possible there: the README says so, and --run-as narrows it.
+  if (!options.signalsScoped) {
+    deny(
+      "kill",
+      "without Landlock's signal scope, kill(-1) signals every process the command may: " +
+        "as root, the whole host",
+      [{ arg: 0, op: "eq", value: -1 }],
+    );
+    deny(
+      "pidfd_send_signal",
+      "without Landlock's signal scope, signals a process outside through a pidfd (callers " +
+        "such as Go fall back to kill)",
+    );
+  }
+  if (!options.restrictNetwork) return rules;
   // The type argument carries SOCK_NONBLOCK and SOCK_CLOEXEC above the type itself.
   const notStreamOrSeqpacket: ArgCondition[] = [
     { arg: 1, op: "ne", value: SOCK_STREAM, mask: SOCK_TYPE_MASK },
     { arg: 1, op: "ne", value: SOCK_SEQPACKET, mask: SOCK_TYPE_MASK },
   ];
+  const tcp = options.tcp ?? { connect: false, bind: false };
   const tcpMode = tcp.connect || tcp.bind;
   if (!tcpMode) {
     deny("socket", "a socket of any family but AF_UNIX reaches a network (IP, netlink, packet)", [
@@ -256,7 +321,13 @@ export function seccompRules(
  * import { planSeccomp } from "./seccomp.ts";
  * import assert from "node:assert/strict";
  *
- * const plan = planSeccomp({ arch: "x86_64", restrictNetwork: true });
+ * const plan = planSeccomp({
+ *   arch: "x86_64",
+ *   restrictNetwork: true,
+ *   ptraceScoped: true,
+ *   signalsScoped: true,
+ * });
+ * assert.ok(plan.rules.every((rule) => rule.syscall !== "ptrace"));
  * assert.ok(plan.program.length > 10);
  * ```
  *
@@ -264,7 +335,7 @@ export function seccompRules(
  * @returns The plan.
  */
 export function planSeccomp(input: SeccompInput): SeccompPlan {
-  const rules = seccompRules(input.restrictNetwork, input.tcp);
+  const rules = seccompRules(input);
   const refused = [
     `any architecture but ${input.arch} (the 32-bit int 0x80 entry included): process killed`,
   ];

@@ -1,9 +1,21 @@
 // Shared by the end-to-end tests: run the CLI as a user would, find tools, make temp folders.
 
 import { fileURLToPath } from "node:url";
+import { ROOT_WARNING } from "../policy/plan.ts";
 
 /** The CLI's entry, as a path. */
 export const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+
+/**
+ * All the CLI says on stderr, before the command's own output, when a restricted policy runs
+ * with this test's identity: as root, the one warning that --run-as is not used.
+ */
+export const RESTRICTED_STDERR: string = Deno.uid() === 0
+  ? `llmx-sandbox: warning: ${ROOT_WARNING}\n`
+  : "";
+
+/** Why a test that needs root is skipped, or `undefined` as root. */
+export const NOT_ROOT: string | undefined = Deno.uid() === 0 ? undefined : "needs root";
 
 /** What a finished process left. */
 export interface Output {

@@ -45,6 +45,7 @@ const CHILD_MODULES = [
   "exec/child.ts",
   "policy/path_search.ts",
   "exec/supervised_child.ts",
+  "ffi/credentials.ts",
   "ffi/landlock.ts",
   "ffi/libc.ts",
   "ffi/process.ts",

@@ -2,7 +2,16 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { run, tempDir } from "./_helpers.ts";
+import { run, skipReason, tempDir } from "./_helpers.ts";
+import {
+  firstReason,
+  NO_GCC,
+  nobody,
+  NOT_ROOT,
+  probeCommand,
+  runPlan,
+  withPlanFile,
+} from "./redteam/_redteam.ts";
 import { SandboxPolicy } from "../policy/sandbox_policy.ts";
 import { planSandbox } from "../policy/plan.ts";
 import { probeKernel } from "../exec/kernel.ts";
@@ -47,4 +56,25 @@ Deno.test("the child refuses a plan file that was changed after it was written",
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: skipReason(
+    "the supervised command keeps its parent-death signal after --run-as",
+    firstReason(NO_GCC, NOT_ROOT),
+  ),
+  ignore: firstReason(NO_GCC, NOT_ROOT) !== undefined,
+}, async (t) => {
+  const command = probeCommand(["pdeathsig"], nobody());
+  const plan = planSandbox(SandboxPolicy.readOnly(), command, probeKernel());
+  // Any change of credentials clears PR_SET_PDEATHSIG: it must be set after the identity.
+  await t.step("supervised: SIGKILL when the supervisor dies", async () => {
+    const out = await runPlan(plan);
+    assert.equal(out.stdout, "ok pdeathsig 9\n", out.stderr);
+  });
+  // Control: the probe reads what is there; in place nobody supervises, and nothing is set.
+  await t.step("in place: none", async () => {
+    const out = await withPlanFile(plan, (argv) => run(argv[0], argv.slice(1)));
+    assert.equal(out.stdout, "ok pdeathsig 0\n", out.stderr);
+  });
 });

@@ -2,7 +2,15 @@
 
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
-import { MODES, run, runCli, tempDir } from "./_helpers.ts";
+import {
+  MODES,
+  NOT_ROOT,
+  RESTRICTED_STDERR,
+  run,
+  runCli,
+  skipReason,
+  tempDir,
+} from "./_helpers.ts";
 import { SandboxPolicy } from "../policy/sandbox_policy.ts";
 import { planSandbox } from "../policy/plan.ts";
 import { probeKernel } from "../exec/kernel.ts";
@@ -29,6 +37,9 @@ Deno.test("a wrong invocation exits 2 with one line naming the value, and runs n
     ["missing option value", [...write, "--timeout"], /--timeout/],
     ["missing cwd", ["--cwd", `${dir}/gone`, ...write, ...touch], /gone/],
     ["no command", [...write], /No command/],
+    ["unknown --run-as user", ["--run-as", "no-such-user-llmx", ...touch], /no-such-user-llmx/],
+    ["--run-as uid without a group", ["--run-as", "4000000000", ...touch], /4000000000/],
+    ["empty --run-as", ["--run-as=", ...write, ...touch], /--run-as/],
   ];
   try {
     // Positive control: the marker command does create the marker.
@@ -82,7 +93,11 @@ Deno.test("exit codes: the command's own, 128+N for a signal, 126, 127", async (
         assert.equal((await runCli([...mode.flags, "--", "sh", "-c", "exit 7"])).code, 7);
         const own125 = await runCli([...mode.flags, "--", "sh", "-c", "exit 125"]);
         assert.equal(own125.code, 125);
-        assert.equal(own125.stderr, "", "a command's own 125 is not a sandbox failure");
+        assert.equal(
+          own125.stderr,
+          RESTRICTED_STDERR,
+          "a command's own 125 is not a sandbox failure",
+        );
         const killed = await runCli([...mode.flags, "--", "sh", "-c", "kill -TERM $$"]);
         assert.ok(killed.code === 143 || killed.signal === "SIGTERM", JSON.stringify(killed));
         const missing = await runCli([...mode.flags, "--", "no-such-command-llmx"]);
@@ -197,7 +212,7 @@ Deno.test("--json prints one result object with the command's output inside", as
   await t.step("output and exit code", async () => {
     const out = await runCli(["--json", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
     assert.equal(out.code, 3);
-    assert.equal(out.stderr, "");
+    assert.equal(out.stderr, RESTRICTED_STDERR);
     assert.equal(out.stdout.trimEnd().split("\n").length, 1);
     const result = JSON.parse(out.stdout);
     assert.equal(result.exitCode, 3);
@@ -238,4 +253,86 @@ Deno.test("--json prints one result object with the command's output inside", as
     assert.equal(out.code, 124);
     assert.equal(JSON.parse(out.stdout).timedOut, true);
   });
+});
+
+Deno.test({
+  name: skipReason(
+    "a restricted policy run as root without --run-as warns once on stderr",
+    NOT_ROOT,
+  ),
+  ignore: NOT_ROOT !== undefined,
+}, async (t) => {
+  const warning = /^llmx-sandbox: warning: running as root: .*--run-as USER$/;
+  for (const mode of MODES) {
+    await t.step(mode.name, async () => {
+      const restricted = await runCli([...mode.flags, "--", "true"]);
+      assert.equal(restricted.code, 0, restricted.stderr);
+      assert.equal(restricted.stderr, RESTRICTED_STDERR);
+      assert.equal(restricted.stderr.split("\n").filter(Boolean).length, 1);
+      assert.match(restricted.stderr.trimEnd(), warning);
+      const other = await runCli([...mode.flags, "--cwd", "/", "--run-as", "nobody", "--", "true"]);
+      assert.equal(other.code, 0, other.stderr);
+      assert.equal(other.stderr, "", "no warning with --run-as");
+      const open = await runCli([
+        ...mode.flags,
+        "-s",
+        "disk-full-read-access",
+        "-s",
+        "disk-full-write-access",
+        "-s",
+        "network-full-access",
+        "--",
+        "true",
+      ]);
+      assert.equal(open.stderr, "", "no warning when nothing is restricted");
+    });
+  }
+});
+
+/** The `Uid:`, `Gid:` and `Groups:` lines a process shows in /proc/self/status, as numbers. */
+function identityIn(status: string): { uids: number[]; gids: number[]; groups: number[] } {
+  const line = (name: string) =>
+    (new RegExp(`^${name}:\\s*(.*)$`, "m").exec(status)?.[1] ?? "").trim().split(/\s+/)
+      .filter(Boolean).map(Number);
+  return { uids: line("Uid"), gids: line("Gid"), groups: line("Groups") };
+}
+
+// A user that some group lists as a member, to see supplementary groups applied, if any.
+const MEMBER = Deno.readTextFileSync("/etc/group").split("\n").map((line) => line.split(":"))
+  .find((fields) => fields.length >= 4 && fields[3] !== "")?.[3].split(",")[0];
+
+Deno.test({
+  name: skipReason("--run-as runs the command with that user's uid, gid and groups", NOT_ROOT),
+  ignore: NOT_ROOT !== undefined,
+}, async (t) => {
+  const { resolveRunAsOnSystem } = await import("../exec/run_as.ts");
+  // Positive control: without --run-as, the command is root.
+  const direct = identityIn((await runCli(["--", "cat", "/proc/self/status"])).stdout);
+  assert.deepEqual(direct.uids, [0, 0, 0, 0]);
+  const specs = ["nobody", "12345:12346", ...(MEMBER ? [MEMBER] : [])];
+  for (const mode of MODES) {
+    for (const spec of specs) {
+      await t.step(`${mode.name}: ${spec}`, async () => {
+        const expected = resolveRunAsOnSystem(spec);
+        const out = await runCli([
+          ...mode.flags,
+          "--cwd",
+          "/",
+          "--run-as",
+          spec,
+          "--",
+          "cat",
+          "/proc/self/status",
+        ]);
+        assert.equal(out.code, 0, out.stderr);
+        const seen = identityIn(out.stdout);
+        // Real, effective, saved and filesystem ids.
+        assert.deepEqual(seen.uids, Array(4).fill(expected.uid));
+        assert.deepEqual(seen.gids, Array(4).fill(expected.gid));
+        assert.deepEqual(seen.groups, expected.groups);
+        assert.match(out.stdout, /^CapEff:\s+0+$/m);
+        assert.match(out.stdout, /^CapBnd:\s+0+$/m);
+      });
+    }
+  }
 });

@@ -321,21 +321,96 @@ Deno.test("planSeccomp() without network restriction allows sockets and connect"
 
 Deno.test("seccompRules() gives every row a reason and a number on both architectures", async (t) => {
   for (const restrictNetwork of [true, false]) {
-    await t.step(`restrictNetwork ${restrictNetwork}`, () => {
-      const rules = seccompRules(restrictNetwork);
-      assert.ok(rules.length > 0);
-      for (const rule of rules) {
-        assert.equal(typeof rule.why, "string");
-        assert.ok(rule.why.trim().length > 0, `${rule.syscall} has no reason`);
-        assert.equal(rule.errno, EPERM, rule.syscall);
-        for (const arch of ARCHES) {
-          assert.equal(typeof SYSCALL_NUMBERS[arch][rule.syscall], "number", rule.syscall);
+    for (const scoped of [true, false]) {
+      await t.step(`restrictNetwork ${restrictNetwork}, Landlock scoping ${scoped}`, () => {
+        const options = { restrictNetwork, ptraceScoped: scoped, signalsScoped: scoped };
+        const rules = seccompRules(options);
+        assert.ok(rules.length > 0);
+        for (const rule of rules) {
+          assert.equal(typeof rule.why, "string");
+          assert.ok(rule.why.trim().length > 0, `${rule.syscall} has no reason`);
+          assert.equal(rule.errno, EPERM, rule.syscall);
+          for (const arch of ARCHES) {
+            assert.equal(typeof SYSCALL_NUMBERS[arch][rule.syscall], "number", rule.syscall);
+          }
         }
+        assert.deepEqual(planSeccomp({ arch: "x86_64", ...options }).rules, rules);
+      });
+    }
+  }
+  const confined = { restrictNetwork: false, ptraceScoped: true, signalsScoped: true };
+  assert.ok(seccompRules(confined).every((rule) => rule.syscall === "ioctl"));
+  // Left out, the Landlock facts default to "not confined": the rows are there.
+  const names = seccompRules({ restrictNetwork: false }).map((rule) => rule.syscall);
+  for (const name of ["ptrace", "process_vm_readv", "pidfd_getfd", "kill", "pidfd_send_signal"]) {
+    assert.ok(names.includes(name), name);
+  }
+});
+
+Deno.test("planSeccomp() without a Landlock domain refuses ptrace, process_vm_readv/writev and pidfd_getfd", async (t) => {
+  const names = ["ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd"];
+  for (const arch of ARCHES) {
+    for (const restrictNetwork of [true, false]) {
+      await t.step(`${arch}, restrictNetwork ${restrictNetwork}`, () => {
+        const scoped = planSeccomp({ arch, restrictNetwork, ptraceScoped: true }).program;
+        const unscoped = planSeccomp({ arch, restrictNetwork, ptraceScoped: false }).program;
+        for (const name of names) {
+          const data = { nr: SYSCALL_NUMBERS[arch][name], arch: AUDIT_ARCH[arch] };
+          // PTRACE_ATTACH (16) to pid 1234; the other calls' first argument is a pid or pidfd.
+          const args = [16, 1234, 0x1000, 0];
+          // Positive control: with a Landlock domain, the kernel decides, and the filter allows.
+          assertDecision(runBpf(scoped, { ...data, args }), ALLOW, `${name} with a domain`);
+          assertDecision(runBpf(unscoped, { ...data, args }), DENY, `${name} without one`);
+          assertDecision(runBpf(unscoped, data), DENY, `${name}() with zero arguments`);
+        }
+      });
+    }
+  }
+});
+
+Deno.test("planSeccomp() without signal scoping refuses kill(-1) and pidfd_send_signal, not kill(pid)", async (t) => {
+  const SIGKILL = 9;
+  const kills: [string, number | bigint, boolean][] = [
+    ["kill(-1)", -1, true],
+    // The kernel reads `pid_t pid`: the low 32 bits, whatever the high half holds.
+    ["kill(-1) as a 64-bit -1", 0xffffffff_ffffffffn, true],
+    ["kill(-1) with other high bits", 0x00000001_ffffffffn, true],
+    ["kill(1234)", 1234, false],
+    ["kill(0), the caller's process group", 0, false],
+    ["kill(-1234), a process group", -1234, false],
+  ];
+  for (const arch of ARCHES) {
+    await t.step(arch, () => {
+      const scoped = planSeccomp({ arch, restrictNetwork: true, signalsScoped: true }).program;
+      const unscoped = planSeccomp({ arch, restrictNetwork: true, signalsScoped: false }).program;
+      const at = (name: string, args: (number | bigint)[]) => ({
+        nr: SYSCALL_NUMBERS[arch][name],
+        arch: AUDIT_ARCH[arch],
+        args,
+      });
+      for (const [name, pid, refused] of kills) {
+        const data = at("kill", [pid, SIGKILL]);
+        assertDecision(runBpf(scoped, data), ALLOW, `${name} with the signal scope`);
+        assertDecision(runBpf(unscoped, data), refused ? DENY : ALLOW, name);
       }
-      assert.deepEqual(planSeccomp({ arch: "x86_64", restrictNetwork }).rules, rules);
+      const signal = at("pidfd_send_signal", [3, SIGKILL, 0, 0]);
+      assertDecision(runBpf(scoped, signal), ALLOW, "pidfd_send_signal with the signal scope");
+      assertDecision(runBpf(unscoped, signal), DENY, "pidfd_send_signal without it");
     });
   }
-  assert.ok(seccompRules(false).every((rule) => rule.syscall === "ioctl"));
+});
+
+Deno.test("planSeccomp() never refuses pidfd_open: it only names a process", () => {
+  // From include/uapi/asm-generic/unistd.h: the same number on both architectures.
+  const PIDFD_OPEN = 434;
+  for (const arch of ARCHES) {
+    const { program } = planSeccomp({ arch, restrictNetwork: true });
+    assertDecision(
+      runBpf(program, { nr: PIDFD_OPEN, arch: AUDIT_ARCH[arch], args: [1] }),
+      ALLOW,
+      arch,
+    );
+  }
 });
 
 Deno.test("compileSeccomp() tests a syscall's rows in order, all conditions of a row together", () => {

@@ -1,0 +1,196 @@
+// Red team, the network: every way out that a sandboxed socket could take, against listeners
+// this test started on loopback or in a temporary folder. Each is shown to reach its listener
+// first, directly and through the harness with no layer; then refused by each layer that can
+// stop it on its own. The tools users run (curl, ssh, ping...) are in tests/network_test.ts.
+
+import { SandboxPolicy } from "../../policy/sandbox_policy.ts";
+import { tempDir } from "../_helpers.ts";
+import { ConnectionCounter, DatagramCounter, PYTHON, UnixCounter } from "../_net.ts";
+import {
+  assertLayers,
+  firstReason,
+  landlockBelow,
+  NO_GCC,
+  NOT_ROOT,
+  threatTest,
+} from "./_redteam.ts";
+
+const POLICY = new SandboxPolicy([]);
+const NO_PYTHON = PYTHON ? undefined : "python3 not installed (the UNIX listeners)";
+const LANDLOCK_TCP = landlockBelow(4);
+
+threatTest("tcp-connect", NO_GCC, async (t) => {
+  const listener = ConnectionCounter.tcp();
+  try {
+    await assertLayers(t, {
+      policy: POLICY,
+      args: ["tcp-connect", String(listener.port)],
+      worked: "connected",
+      count: () => listener.settle(),
+      denials: [
+        { layers: ["landlock"], refused: "connect EACCES", skip: LANDLOCK_TCP },
+        { layers: ["seccomp"], refused: "socket EPERM" },
+        { layers: "all", refused: "socket EPERM" },
+      ],
+    });
+  } finally {
+    await listener.close();
+  }
+});
+
+threatTest("tcp-bind", NO_GCC, async (t) => {
+  await assertLayers(t, {
+    policy: POLICY,
+    args: ["tcp-listen"],
+    worked: "listening",
+    denials: [
+      { layers: ["landlock"], refused: "bind EACCES", skip: LANDLOCK_TCP },
+      { layers: ["seccomp"], refused: "socket EPERM" },
+      { layers: "all", refused: "socket EPERM" },
+    ],
+  });
+});
+
+threatTest("udp", NO_GCC, async (t) => {
+  const listener = await DatagramCounter.open("127.0.0.1", 0);
+  try {
+    await assertLayers(t, {
+      policy: POLICY,
+      args: ["udp-send", String(listener.address.port)],
+      worked: "sent",
+      count: () => listener.settle(),
+      denials: [
+        { layers: ["seccomp"], refused: "socket EPERM" },
+        { layers: "all", refused: "socket EPERM" },
+      ],
+    });
+  } finally {
+    await listener.close();
+  }
+});
+
+threatTest("netlink", NO_GCC, async (t) => {
+  await assertLayers(t, {
+    policy: POLICY,
+    args: ["netlink"],
+    worked: "created",
+    denials: [
+      { layers: ["seccomp"], refused: "socket EPERM" },
+      { layers: "all", refused: "socket EPERM" },
+    ],
+  });
+});
+
+threatTest("packet", firstReason(NO_GCC, NOT_ROOT), async (t) => {
+  await assertLayers(t, {
+    policy: POLICY,
+    args: ["packet"],
+    worked: "created",
+    denials: [
+      { layers: ["seccomp"], refused: "socket EPERM" },
+      { layers: ["capabilities"], refused: "socket EPERM" },
+      { layers: "all", refused: "socket EPERM" },
+    ],
+  });
+});
+
+/** A UNIX listener of the given kind in a fresh folder, for one case. */
+async function withUnixListener(
+  kind: "dgram" | "stream",
+  fn: (path: string, count: () => Promise<number>) => Promise<void>,
+): Promise<void> {
+  const dir = tempDir();
+  const path = `${dir}/${kind}.sock`;
+  const listener = kind === "stream"
+    ? ConnectionCounter.unix(path)
+    : await UnixCounter.open(PYTHON!, "dgram", path);
+  try {
+    await fn(path, () => listener.settle());
+  } finally {
+    await listener.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+threatTest("unix-dgram", firstReason(NO_GCC, NO_PYTHON), async (t) => {
+  await withUnixListener("dgram", (path, count) =>
+    assertLayers(t, {
+      policy: POLICY,
+      args: ["unix-dgram", path],
+      worked: "sent",
+      count,
+      denials: [
+        { layers: ["seccomp"], refused: "socket EPERM" },
+        { layers: "all", refused: "socket EPERM" },
+      ],
+    }));
+});
+
+threatTest("unix-dgram-pair", firstReason(NO_GCC, NO_PYTHON), async (t) => {
+  await withUnixListener("dgram", (path, count) =>
+    assertLayers(t, {
+      policy: POLICY,
+      args: ["unix-dgram-pair", path],
+      worked: "sent",
+      count,
+      denials: [
+        { layers: ["seccomp"], refused: "socketpair EPERM" },
+        { layers: "all", refused: "socketpair EPERM" },
+      ],
+    }));
+});
+
+threatTest("unix-stream", NO_GCC, async (t) => {
+  await withUnixListener("stream", (path, count) =>
+    assertLayers(t, {
+      policy: POLICY,
+      args: ["unix-stream", path],
+      worked: "connected",
+      count,
+      denials: [
+        { layers: ["seccomp"], refused: "connect EPERM" },
+        { layers: "all", refused: "connect EPERM" },
+      ],
+    }));
+});
+
+threatTest("unix-abstract", firstReason(NO_GCC, NO_PYTHON), async (t) => {
+  const name = `llmx-redteam-${Deno.pid}-${crypto.randomUUID()}`;
+  const listener = await UnixCounter.open(PYTHON!, "abstract", name);
+  try {
+    await assertLayers(t, {
+      policy: POLICY,
+      args: ["unix-abstract", name],
+      worked: "connected",
+      count: () => listener.settle(),
+      denials: [
+        { layers: ["landlock"], refused: "connect EPERM", skip: landlockBelow(6) },
+        { layers: ["seccomp"], refused: "connect EPERM" },
+        { layers: "all", refused: "connect EPERM" },
+      ],
+    });
+  } finally {
+    await listener.close();
+  }
+});
+
+threatTest("io-uring", NO_GCC, async (t) => {
+  const listener = ConnectionCounter.tcp();
+  try {
+    await assertLayers(t, {
+      policy: POLICY,
+      args: ["io-uring-connect", String(listener.port)],
+      worked: "connected",
+      count: () => listener.settle(),
+      denials: [
+        // The ring opens the socket (Landlock does not restrict socket creation), and the
+        // connection it makes for the command passes Landlock's TCP hook like connect(2) does.
+        { layers: ["landlock"], refused: "IORING_OP_CONNECT EACCES", skip: LANDLOCK_TCP },
+        { layers: ["seccomp"], refused: "io_uring_setup EPERM" },
+        { layers: "all", refused: "io_uring_setup EPERM" },
+      ],
+    });
+  } finally {
+    await listener.close();
+  }
+});

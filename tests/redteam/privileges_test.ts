@@ -1,0 +1,258 @@
+// Red team, privileges: what root could still do with what Landlock does not restrict (file
+// metadata, capabilities), and regaining root through a setuid program. Every file touched is
+// in a temporary folder this test made, owned by root.
+
+import assert from "node:assert/strict";
+import { tmpdir } from "node:os";
+import { type Output, run, tempDir, which } from "../_helpers.ts";
+import { SandboxPolicy } from "../../policy/sandbox_policy.ts";
+import { FULL_WRITE_CAPABILITIES } from "../../policy/capabilities.ts";
+import {
+  assertLayers,
+  describeLayers,
+  ENV,
+  firstReason,
+  layeredPlan,
+  type Layers,
+  NO_GCC,
+  nobody,
+  NOT_ROOT,
+  runPlan,
+  runProbe,
+  threatTest,
+} from "./_redteam.ts";
+
+const POLICY = new SandboxPolicy([]);
+
+/**
+ * Runs a case with a root-owned file (mode 644, content `keep`) outside every writable root, in a
+ * folder anyone may enter (so that `nobody` reaches the file, and is refused by its owner).
+ */
+async function withRootFile(fn: (file: string) => Promise<void>): Promise<void> {
+  const dir = tempDir();
+  Deno.chmodSync(dir, 0o755);
+  const file = `${dir}/file`;
+  Deno.writeTextFileSync(file, "keep\n", { mode: 0o644 });
+  Deno.chmodSync(file, 0o644);
+  try {
+    await fn(file);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+const CAP_LINES = ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"];
+
+function capabilityLines(out: Output): Record<string, bigint> {
+  assert.equal(out.code, 0, out.stderr);
+  return Object.fromEntries(CAP_LINES.map((name) => {
+    const match = new RegExp(`^${name}:\\s*([0-9a-f]+)$`, "m").exec(out.stdout);
+    assert.ok(match, `${name} in /proc/self/status`);
+    return [name, BigInt(`0x${match[1]}`)];
+  }));
+}
+
+threatTest("capabilities", NOT_ROOT, async (t) => {
+  const cat = { argv: ["cat", "/proc/self/status"], cwd: "/", env: ENV };
+  const status = (policy: SandboxPolicy, layers: Layers) =>
+    runPlan(layeredPlan(policy, cat, layers)).then(capabilityLines);
+  await t.step("positive control: root holds capabilities without the sandbox", async () => {
+    const caps = capabilityLines(await run("cat", ["/proc/self/status"]));
+    assert.notEqual(caps.CapEff, 0n);
+    assert.notEqual(caps.CapBnd, 0n);
+  });
+  await t.step("positive control: root holds capabilities with no layer", async () => {
+    const caps = await status(POLICY, []);
+    assert.notEqual(caps.CapEff, 0n);
+    assert.notEqual(caps.CapBnd, 0n);
+  });
+  const variants: Layers[] = [["capabilities"], "all"];
+  for (const layers of variants) {
+    await t.step(`${describeLayers(layers)}: every set is empty`, async () => {
+      const caps = await status(POLICY, layers);
+      for (const name of CAP_LINES) assert.equal(caps[name], 0n, name);
+    });
+  }
+  // A caller without CAP_SETPCAP cannot empty the bounding set, from which execve gives root its
+  // capabilities back: then no_new_privs and the emptied sets must be what keeps them away.
+  await t.step(
+    "capability drop without the bounding set, with no_new_privs: none held",
+    async () => {
+      const plan = layeredPlan(POLICY, cat, ["capabilities", "no_new_privs"]);
+      assert.ok(plan.capabilities);
+      const caps = capabilityLines(
+        await runPlan({ ...plan, capabilities: { ...plan.capabilities, dropBounding: [] } }),
+      );
+      assert.notEqual(caps.CapBnd, 0n, "the bounding set is left as it was");
+      for (const name of ["CapInh", "CapPrm", "CapEff", "CapAmb"]) {
+        assert.equal(caps[name], 0n, name);
+      }
+    },
+  );
+  await t.step("all layers with disk-full-write-access: the file capabilities only", async () => {
+    const caps = await status(new SandboxPolicy(["disk-full-write-access"]), "all");
+    const mask = FULL_WRITE_CAPABILITIES.reduce((m, cap) => m | (1n << BigInt(cap)), 0n);
+    assert.equal(caps.CapEff, mask);
+    assert.equal(caps.CapPrm, mask);
+    assert.equal(caps.CapBnd, mask);
+    assert.equal(caps.CapInh, 0n);
+    assert.equal(caps.CapAmb, 0n);
+  });
+});
+
+threatTest("chown", firstReason(NO_GCC, NOT_ROOT), async (t) => {
+  await withRootFile(async (file) => {
+    await assertLayers(t, {
+      policy: POLICY,
+      runAs: nobody(),
+      args: ["chown", file, "65534", "65534"],
+      worked: "changed",
+      reached() {
+        assert.equal(Deno.statSync(file).uid, 65534);
+        Deno.chownSync(file, 0, 0);
+      },
+      unchanged: () => assert.equal(Deno.statSync(file).uid, 0),
+      denials: [
+        { layers: ["capabilities"], refused: "chown EPERM" },
+        { layers: ["run_as"], refused: "chown EPERM" },
+        { layers: "all", refused: "chown EPERM" },
+      ],
+    });
+  });
+});
+
+threatTest("chmod", firstReason(NO_GCC, NOT_ROOT), async (t) => {
+  await withRootFile(async (file) => {
+    await assertLayers(t, {
+      policy: POLICY,
+      runAs: nobody(),
+      args: ["chmod", file, "4777"],
+      worked: "changed",
+      reached() {
+        assert.equal(Deno.statSync(file).mode! & 0o7777, 0o4777);
+        Deno.chmodSync(file, 0o644);
+      },
+      unchanged: () => assert.equal(Deno.statSync(file).mode! & 0o7777, 0o644),
+      denials: [
+        { layers: ["run_as"], refused: "chmod EPERM" },
+        { layers: "all", refused: "chmod EPERM", runAs: true },
+      ],
+    });
+  });
+});
+
+threatTest("utime", firstReason(NO_GCC, NOT_ROOT), async (t) => {
+  await withRootFile(async (file) => {
+    const mtime = () => Deno.statSync(file).mtime!.getTime();
+    await assertLayers(t, {
+      policy: POLICY,
+      runAs: nobody(),
+      args: ["utime", file],
+      worked: "changed",
+      reached() {
+        assert.equal(mtime(), 0, "set to the epoch");
+        const now = new Date();
+        Deno.utimeSync(file, now, now);
+      },
+      unchanged: () => assert.notEqual(mtime(), 0),
+      denials: [
+        { layers: ["run_as"], refused: "utimensat EPERM" },
+        { layers: "all", refused: "utimensat EPERM", runAs: true },
+      ],
+    });
+  });
+});
+
+/** Checks for a case that sets the extended attribute `name` to `pwned` on `file`. */
+function xattr(file: string, name: string) {
+  return {
+    async reached() {
+      assert.equal((await runProbe(["getxattr", file, name])).stdout, "ok pwned\n");
+      assert.equal((await runProbe(["removexattr", file, name])).stdout, "ok removed\n");
+    },
+    async unchanged() {
+      assert.equal((await runProbe(["getxattr", file, name])).stdout, "refused getxattr ENODATA\n");
+    },
+  };
+}
+
+threatTest("user-xattr", firstReason(NO_GCC, NOT_ROOT), async (t) => {
+  await withRootFile(async (file) => {
+    await assertLayers(t, {
+      policy: POLICY,
+      runAs: nobody(),
+      args: ["setxattr", file, "user.llmx", "pwned"],
+      worked: "set",
+      ...xattr(file, "user.llmx"),
+      denials: [
+        { layers: ["run_as"], refused: "setxattr EACCES" },
+        { layers: "all", refused: "setxattr EACCES", runAs: true },
+      ],
+    });
+  });
+});
+
+threatTest("trusted-xattr", firstReason(NO_GCC, NOT_ROOT), async (t) => {
+  await withRootFile(async (file) => {
+    await assertLayers(t, {
+      policy: POLICY,
+      args: ["setxattr", file, "trusted.llmx", "pwned"],
+      worked: "set",
+      ...xattr(file, "trusted.llmx"),
+      denials: [
+        { layers: ["capabilities"], refused: "setxattr EPERM" },
+        { layers: "all", refused: "setxattr EPERM" },
+      ],
+    });
+  });
+});
+
+/** Why a setuid program made in a temporary folder would not run setuid here, or `undefined`. */
+function setuidUnavailable(): string | undefined {
+  if (NOT_ROOT) return NOT_ROOT;
+  if (!which("id")) return "id not installed";
+  // The mount that holds the temporary folder: the longest mount point that prefixes it.
+  const tmp = Deno.realPathSync(tmpdir());
+  let best = { point: "", nosuid: false };
+  for (const line of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
+    const fields = line.split(" ");
+    const [point, options] = [fields[4], fields[5] ?? ""];
+    const inside = point === "/" || tmp === point || tmp.startsWith(`${point}/`);
+    if (point && inside && point.length >= best.point.length) {
+      best = { point, nosuid: options.split(",").includes("nosuid") };
+    }
+  }
+  return best.nosuid ? `the temporary folder's mount (${best.point}) is nosuid` : undefined;
+}
+
+threatTest("setuid", setuidUnavailable(), async (t) => {
+  const dir = tempDir();
+  Deno.chmodSync(dir, 0o755);
+  try {
+    // A setuid-root copy of id: prints the effective uid it runs with.
+    const id = `${dir}/id`;
+    Deno.copyFileSync(which("id")!, id);
+    Deno.chmodSync(id, 0o4755);
+    const command = { argv: [id, "-u"], cwd: "/", env: ENV, runAs: nobody() };
+    const euid = async (layers: Layers) => {
+      const out = await runPlan(layeredPlan(POLICY, command, layers));
+      assert.equal(out.code, 0, out.stderr);
+      return out.stdout.trim();
+    };
+    await t.step(
+      "positive control: nobody becomes root through it with --run-as alone",
+      async () => {
+        assert.equal(await euid(["run_as"]), "0");
+      },
+    );
+    const variants: Layers[] = [["run_as", "no_new_privs"], "all"];
+    for (const layers of variants) {
+      const name = layers === "all" ? "all layers with --run-as nobody" : describeLayers(layers);
+      await t.step(`${name}: the effective uid stays nobody's`, async () => {
+        assert.equal(await euid(layers), "65534");
+      });
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
