@@ -28,10 +28,13 @@
 // First, so that a compiled program started as the internal child takes over at import time.
 export { CHILD_FLAG } from "./exec/supervised_child.ts";
 export {
+  checkRunnable,
   DEFAULT_MAX_OUTPUT_BYTES,
   type ExecParams,
+  execPlan,
   type ExecResult,
   execSandboxed,
+  explainSandbox,
   type PolicyInput,
   prepareSandbox,
   type SandboxParams,

@@ -11,7 +11,7 @@ import type { SandboxPlan } from "../policy/plan.ts";
 import { applyAndExec, EXIT_SANDBOX_FAILED } from "../exec/child.ts";
 import { spawnPlan } from "../exec/spawn.ts";
 import { SandboxError } from "../exec/errors.ts";
-import { execPlan, explainSandbox, prepareSandbox, type SandboxParams } from "../exec/sandboxed.ts";
+import { checkRunnable, execPlan, explainSandbox, type SandboxParams } from "../exec/sandboxed.ts";
 import { probeSystem } from "../exec/probe.ts";
 import { formatProbeReport } from "../policy/probe_report.ts";
 import { denialHint } from "./denial_hint.ts";
@@ -166,21 +166,19 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
     return EXIT_USAGE;
   }
   try {
-    if (configLocations !== undefined) {
-      refuseWritableConfig(configLocations, explainSandbox(params, policy));
-    }
+    const plan = explainSandbox(params, policy);
+    if (configLocations !== undefined) refuseWritableConfig(configLocations, plan);
     if (args.explain) {
-      const plan = explainSandbox(params, policy);
       // The plan as the child receives it, but for the environment's values: an explanation
       // gets pasted into logs and issues, and the environment holds tokens.
       const env = plan.env.map((entry) => `${entry.slice(0, entry.indexOf("="))}=<hidden>`);
       console.log(JSON.stringify({ ...plan, env }, null, 2));
-      prepareSandbox(params, policy);
+      checkRunnable(plan, params.requireFull ?? false);
       return 0;
     }
+    checkRunnable(plan, params.requireFull ?? false);
     const warnings = { quiet: args.quiet, absentDefaultConfig };
-    if (args.json) return await runJson(params, policy, args.stdin, warnings);
-    const plan = prepareSandbox(params, policy);
+    if (args.json) return await runJson(plan, params, args.stdin, warnings);
     warn(plan, warnings);
     return params.timeoutMs === undefined
       ? runInPlace(plan)
@@ -191,6 +189,9 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
       return EXIT_USAGE;
     }
     if (!(error instanceof SandboxError)) throw error;
+    if (args.json) {
+      console.log(JSON.stringify({ error: { kind: error.kind, message: error.message } }));
+    }
     fail(error.message);
     return exitCodeFor(error);
   }
@@ -317,27 +318,19 @@ async function runSupervised(
 }
 
 async function runJson(
+  plan: SandboxPlan,
   params: SandboxParams,
-  policy: SandboxPolicy,
   stdin: boolean,
   warnings: WarningContext,
 ): Promise<number> {
-  try {
-    const plan = prepareSandbox(params, policy);
-    warn(plan, warnings);
-    const result = await execPlan(plan, {
-      ...params,
-      stdin: stdin
-        ? new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer())
-        : undefined,
-    });
-    const { stdoutBytes: _stdout, stderrBytes: _stderr, ...printable } = result;
-    console.log(JSON.stringify(printable));
-    return result.exitCode;
-  } catch (error) {
-    if (error instanceof SandboxError) {
-      console.log(JSON.stringify({ error: { kind: error.kind, message: error.message } }));
-    }
-    throw error;
-  }
+  warn(plan, warnings);
+  const result = await execPlan(plan, {
+    ...params,
+    stdin: stdin
+      ? new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer())
+      : undefined,
+  });
+  const { stdoutBytes: _stdout, stderrBytes: _stderr, ...printable } = result;
+  console.log(JSON.stringify(printable));
+  return result.exitCode;
 }

@@ -175,22 +175,43 @@ export function explainSandbox(params: SandboxParams, policy: PolicyInput): Sand
  */
 export function prepareSandbox(params: SandboxParams, policy: PolicyInput): SandboxPlan {
   const plan = explainSandbox(params, policy);
+  checkRunnable(plan, params.requireFull ?? false);
+  return plan;
+}
+
+/**
+ * Checks that a plan may run here, as `prepareSandbox` does after planning.
+ *
+ * @example
+ * ```ts
+ * import { checkRunnable, explainSandbox } from "./sandboxed.ts";
+ *
+ * const plan = explainSandbox({ command: ["true"], cwd: "/" }, ["disk-full-read-access"]);
+ * checkRunnable(plan, false); // throws on a kernel without Landlock
+ * ```
+ *
+ * @param plan The plan.
+ * @param requireFull Whether partial enforcement is refused too.
+ * @throws {SandboxError} `landlock-unavailable`, or `partially-enforced` with `requireFull`.
+ */
+export function checkRunnable(plan: SandboxPlan, requireFull: boolean): void {
   if (!plan.runnable) {
+    const fix = plan.landlock.abi === 0
+      ? 'Enable Landlock (CONFIG_SECURITY_LANDLOCK=y and "landlock" in the lsm= boot ' +
+        "parameter; see --probe), or grant disk-full-read-access and disk-full-write-access"
+      : "See --probe for what this kernel offers";
     throw new SandboxError(
       "landlock-unavailable",
-      `Cannot apply the sandbox: ${plan.landlock.dropped.join("; ")}. Enable Landlock ` +
-        `(CONFIG_SECURITY_LANDLOCK=y and "landlock" in the lsm= boot parameter; see --probe) or ` +
-        `grant disk-full-write-access; nothing was run`,
+      `Cannot apply the sandbox: ${plan.landlock.dropped.join("; ")}. ${fix}; nothing was run`,
     );
   }
-  if (params.requireFull && plan.landlock.enforcement !== "full") {
+  if (requireFull && plan.landlock.enforcement !== "full") {
     throw new SandboxError(
       "partially-enforced",
       `Refusing to run partially enforced (full enforcement was required): ` +
         `${plan.landlock.dropped.join("; ")}; nothing was run`,
     );
   }
-  return plan;
 }
 
 /**
@@ -260,6 +281,17 @@ function checkMaxOutputBytes(params: ExecParams): void {
 /**
  * `execSandboxed` for a plan already made with `prepareSandbox` (the CLI prints its warnings
  * first).
+ *
+ * @example
+ * ```ts
+ * import { execPlan, prepareSandbox } from "./sandboxed.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const params = { command: ["echo", "planned"], cwd: "/" };
+ * const plan = prepareSandbox(params, ["disk-full-read-access"]);
+ * assert.equal((await execPlan(plan, params)).stdout, "planned\n");
+ * ```
+ *
  * @param plan The plan.
  * @param params The timeout, abort signal, stdin and output limit; the rest is in the plan.
  * @returns How it ended, with its output.
