@@ -10,7 +10,7 @@ import type { SandboxPlan } from "../policy/plan.ts";
 import { createKillCgroup, type KillCgroup } from "./cgroup.ts";
 import { SandboxError } from "./errors.ts";
 import { signalNumber } from "./signals.ts";
-import { CHANNEL, CHILD_FLAG } from "./supervised_child.ts";
+import { CHANNEL, CHILD_FLAG, COMMAND_ENV_PREFIX } from "./supervised_child.ts";
 import { sha256Hex } from "./_sha256.ts";
 // Imported for its side effect on the module graph: whoever imports this module (from a URL
 // too) has the child's entry cached, and the child starts with `--cached-only`.
@@ -114,17 +114,21 @@ export function childInvocation(
 }
 
 /**
- * The fixed environment the Deno child starts with. The command's own environment travels in
- * the plan and reaches only `execve`: an `LD_PRELOAD` or `DENO_*` meant for the command must
- * never act on the still unrestricted child.
+ * The environment the Deno child starts with: fixed variables, and the command's environment
+ * under inert numbered names (`LLMX_SANDBOX_ENV_0=KEY=VALUE`, see `COMMAND_ENV_PREFIX`). An
+ * `LD_PRELOAD` or `DENO_*` meant for the command must never act on the still unrestricted
+ * child; and the command's tokens stay out of the plan file, which other commands that may read
+ * the temporary folder could read, while a process's environment is guarded like its memory.
+ * @param commandEnv The command's environment as `KEY=VALUE` entries.
  * @returns The child's environment.
  */
-export function childEnvironment(): Record<string, string> {
+export function childEnvironment(commandEnv: readonly string[] = []): Record<string, string> {
   const env: Record<string, string> = {
     PATH: "/usr/local/bin:/usr/bin:/bin",
     NO_COLOR: "1",
     DENO_NO_UPDATE_CHECK: "1",
   };
+  commandEnv.forEach((entry, i) => env[`${COMMAND_ENV_PREFIX}${i}`] = entry);
   // This process's own (not the command's) cache locations, so the child finds its modules.
   for (const key of ["HOME", "DENO_DIR", "XDG_CACHE_HOME"]) {
     const value = Deno.env.get(key);
@@ -171,6 +175,7 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
     cgroup = createKillCgroup();
     const supervised: SandboxPlan = {
       ...plan,
+      env: [],
       supervision: { parentPid: Deno.pid, cgroupProcs: cgroup?.procsPath },
     };
     const planBytes = new TextEncoder().encode(JSON.stringify(supervised));
@@ -184,7 +189,7 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
       args,
       cwd: "/",
       clearEnv: true,
-      env: childEnvironment(),
+      env: childEnvironment(plan.env),
       stdin: options.stdin ?? "null",
       stdout: options.stdout ?? "piped",
       stderr: options.stderr ?? "piped",

@@ -37,11 +37,13 @@ Deno.test("--explain prints the plan the child receives, and runs nothing", asyn
   const dir = tempDir();
   try {
     const token = `explain-${crypto.randomUUID()}`;
-    // The command prints the plan file its own child read (found by a token in its argv).
+    const secret = `secret-${crypto.randomUUID()}`;
+    // The command prints the plan file its own child read (found by a token in its argv), then
+    // the names of the variables it got.
     const command = [
       "sh",
       "-c",
-      'cat "$(grep -l "$0" ${TMPDIR:-/tmp}/llmx-sandbox-*/plan.json)"; touch marker',
+      'cat "$(grep -l "$0" ${TMPDIR:-/tmp}/llmx-sandbox-*/plan.json)"; echo; env; touch marker',
       token,
     ];
     const args = [
@@ -54,23 +56,31 @@ Deno.test("--explain prints the plan the child receives, and runs nothing", asyn
       "--",
       ...command,
     ];
-    const explained = await runCli(["--explain", ...args]);
+    const env = { PATH: "/usr/bin:/bin", HOME: Deno.env.get("HOME") ?? "/", TOKEN: secret };
+    const explained = await runCli(["--explain", ...args], { env });
     assert.equal(explained.code, 0, explained.stderr);
     assert.throws(() => Deno.statSync(`${dir}/marker`), Deno.errors.NotFound);
     const plan = JSON.parse(explained.stdout);
     assert.ok(plan.env.every((entry: string) => entry.endsWith("=<hidden>")));
+    assert.doesNotMatch(explained.stdout, new RegExp(secret));
 
-    const ran = await runCli(["--json", "--timeout", "30000", ...args]);
+    const ran = await runCli(["--json", "--timeout", "30000", ...args], { env });
     const result = JSON.parse(ran.stdout);
     assert.equal(result.exitCode, 0, result.stderr);
     assert.ok(Deno.statSync(`${dir}/marker`).isFile, "positive control: the command ran");
-    const received = JSON.parse(result.stdout);
+    const [file, ...variables] = result.stdout.trimEnd().split("\n");
+    const received = JSON.parse(file);
     assert.equal(received.supervision.parentPid > 0, true);
     delete received.supervision;
-    received.env = received.env.map((entry: string) =>
-      `${entry.slice(0, entry.indexOf("="))}=<hidden>`
-    );
-    assert.deepEqual(received, plan);
+    // The environment reaches the child in its own environment, never in the file that other
+    // commands may read; the command gets exactly the plan's.
+    assert.deepEqual(received.env, []);
+    assert.doesNotMatch(file, new RegExp(secret));
+    assert.ok(variables.includes(`TOKEN=${secret}`));
+    const names = (entries: string[]) =>
+      entries.map((entry) => entry.slice(0, entry.indexOf("="))).filter((name) => name !== "PWD");
+    assert.deepEqual(names(variables).sort(), names(plan.env).sort());
+    assert.deepEqual({ ...received, env: plan.env }, plan);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
