@@ -83,6 +83,19 @@ export const MAX_TIMEOUT_MS = 2_147_483_647;
 const DRAIN_MS = 2000;
 
 /**
+ * How `deno run` starts the child: the caller's deno.json, lock file and network must not shape
+ * or delay it.
+ */
+export const CHILD_RUN_FLAGS: readonly string[] = [
+  "run",
+  "--allow-all",
+  "--no-config",
+  "--no-lock",
+  "--cached-only",
+  "--quiet",
+];
+
+/**
  * The program and arguments that start this executable as the supervised child.
  * @param planPath The plan file.
  * @param planDigest The plan file's SHA-256, which the child checks.
@@ -99,17 +112,7 @@ export function childInvocation(
   if (Deno.build.standalone) return { program, args: [CHILD_FLAG, ...childArgs] };
   return {
     program,
-    args: [
-      "run",
-      "--allow-all",
-      // The caller's deno.json, lock file and network must not shape or delay the child.
-      "--no-config",
-      "--no-lock",
-      "--cached-only",
-      "--quiet",
-      new URL("./child_main.ts", import.meta.url).href,
-      ...childArgs,
-    ],
+    args: [...CHILD_RUN_FLAGS, new URL("./child_main.ts", import.meta.url).href, ...childArgs],
   };
 }
 

@@ -10,6 +10,7 @@
  */
 
 import { execSandboxed, spawnSandboxed } from "../mod.ts";
+import { CHILD_RUN_FLAGS } from "../exec/spawn.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const MAIN = new URL("main.ts", ROOT).pathname;
@@ -343,14 +344,7 @@ async function main(): Promise<number> {
     );
     const library: number[] = [];
     const spawnFloor: number[] = [];
-    const childFlags = [
-      "run",
-      "--allow-all",
-      "--no-config",
-      "--no-lock",
-      "--cached-only",
-      "--quiet",
-    ];
+    const childFlags = CHILD_RUN_FLAGS;
     for (let i = 0; i < WARMUP + LIBRARY_CALLS; i++) {
       let started = performance.now();
       const result = await execSandboxed({ command: ["true"], cwd: dir }, READ_ONLY);

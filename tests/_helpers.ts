@@ -86,3 +86,13 @@ export function skipReason(name: string, missing: string | undefined): string {
 export function tempDir(): string {
   return Deno.realPathSync(Deno.makeTempDirSync({ prefix: "llmx-test-" }));
 }
+
+/** Whether anything (a dangling symlink included) is at a path. */
+export function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

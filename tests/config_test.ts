@@ -4,7 +4,7 @@
 // writable, unless a case puts one inside a writable root on purpose.
 
 import assert from "node:assert/strict";
-import { MODES, type Output, runCli, tempDir } from "./_helpers.ts";
+import { exists, MODES, type Output, runCli, tempDir } from "./_helpers.ts";
 
 /** Folders of one case: `conf` for config files (never writable), `work` as the cwd. */
 interface Layout {
@@ -72,15 +72,6 @@ async function explain(
   assert.equal(out.code, 0, out.stderr);
   return JSON.parse(out.stdout);
 }
-
-const exists = (path: string) => {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** Exit 2 with one line naming the file (and the key path), and the command did not run. */
 function assertRefused(out: Output, file: string, marker: string, keyPath?: string): void {

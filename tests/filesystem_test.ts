@@ -2,16 +2,7 @@
 // same action succeeding without the sandbox.
 
 import assert from "node:assert/strict";
-import { MODES, run, runCli, skipReason, tempDir, which } from "./_helpers.ts";
-
-const exists = (path: string) => {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { exists, MODES, run, runCli, skipReason, tempDir, which } from "./_helpers.ts";
 
 Deno.test("reading the root works inside the sandbox", async (t) => {
   for (const mode of MODES) {

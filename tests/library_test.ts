@@ -14,20 +14,11 @@ import {
   SandboxPolicy,
   spawnSandboxed,
 } from "../mod.ts";
-import { run, tempDir } from "./_helpers.ts";
+import { exists, run, tempDir } from "./_helpers.ts";
 
 const MOD_URL = new URL("../mod.ts", import.meta.url).href;
 const READ_ONLY: PolicyInput = ["disk-full-read-access"];
 const WRITE_CWD: PolicyInput = ["disk-full-read-access", "disk-write-cwd"];
-
-const exists = (path: string) => {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
   const dir = tempDir();
