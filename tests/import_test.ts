@@ -5,12 +5,12 @@
 import assert from "node:assert/strict";
 import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { run, tempDir } from "./_helpers.ts";
+import { exists, run, tempDir, which } from "./_helpers.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** A program written from the README's library section. */
-const PROGRAM = (url: string, work: string) => `
+const PROGRAM = (url: string, work: string, preload: string | undefined) => `
 import { execSandboxed, SandboxError } from "${url}";
 
 const report: Record<string, unknown> = {};
@@ -39,6 +39,16 @@ report.timed = { timedOut: timed.timedOut, exitCode: timed.exitCode };
 const own = await execSandboxed({ command: ["sh", "-c", "exit 125"], cwd: "${work}" }, []);
 report.own125 = own.exitCode;
 
+${
+  preload
+    ? `const preloaded = await execSandboxed(
+  { command: ["true"], cwd: "${work}", env: { PATH: "/usr/bin:/bin", LD_PRELOAD: "${preload}" } },
+  ["disk-full-read-access", "disk-write-cwd"],
+);
+report.preloaded = preloaded.exitCode;`
+    : ""
+}
+
 try {
   await execSandboxed({ command: ["true"], cwd: "/" }, ["disk-write-everything"]);
   report.badPolicy = "ran";
@@ -47,6 +57,28 @@ try {
 }
 console.log(JSON.stringify(report));
 `;
+
+/** Builds a library whose constructor appends to `marker`; returns its path. */
+async function buildPreload(dir: string, marker: string): Promise<string> {
+  Deno.writeTextFileSync(
+    `${dir}/preload.c`,
+    `#include <stdio.h>
+__attribute__((constructor)) static void hit(void) {
+  FILE *out = fopen("${marker}", "a");
+  if (out) { fputs("hit\\n", out); fclose(out); }
+}
+`,
+  );
+  const built = await run("gcc", [
+    "-shared",
+    "-fPIC",
+    "-o",
+    `${dir}/preload.so`,
+    `${dir}/preload.c`,
+  ]);
+  assert.equal(built.code, 0, built.stderr);
+  return `${dir}/preload.so`;
+}
 
 /** Gone, or a zombie waiting for init (which reaps it, not us, once it was reparented). */
 function isDead(pid: string): boolean {
@@ -80,7 +112,16 @@ Deno.test("mod.ts imported over HTTP runs sandboxed commands", async () => {
   Deno.mkdirSync(work);
   try {
     const url = `http://127.0.0.1:${server.addr.port}/mod.ts`;
-    Deno.writeTextFileSync(`${dir}/program.ts`, PROGRAM(url, work));
+    // An LD_PRELOAD library that writes a marker outside the writable root, when gcc is here.
+    const marker = `${dir}/preload-marker`;
+    const preload = which("gcc") ? await buildPreload(dir, marker) : undefined;
+    if (preload) {
+      const direct = await run("true", [], { env: { LD_PRELOAD: preload } });
+      assert.equal(direct.code, 0);
+      assert.ok(exists(marker), "positive control: the library writes without the sandbox");
+      Deno.removeSync(marker);
+    }
+    Deno.writeTextFileSync(`${dir}/program.ts`, PROGRAM(url, work, preload));
     const out = await run(Deno.execPath(), [
       "run",
       "--allow-all",
@@ -104,6 +145,10 @@ Deno.test("mod.ts imported over HTTP runs sandboxed commands", async () => {
     assert.ok(isDead(grandchild), `grandchild ${grandchild} is still running`);
     assert.equal(report.own125, 125);
     assert.equal(report.badPolicy, "invalid-policy");
+    if (preload) {
+      assert.equal(report.preloaded, 0);
+      assert.equal(exists(marker), false, "the LD_PRELOAD write outside did not happen");
+    }
   } finally {
     await server.shutdown();
     Deno.removeSync(dir, { recursive: true });
