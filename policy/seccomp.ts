@@ -51,6 +51,9 @@ export const SYSCALL_NUMBERS: Record<SeccompArch, Record<string, number>> = {
     ioctl: 16,
     kill: 62,
     ptrace: 101,
+    add_key: 248,
+    request_key: 249,
+    keyctl: 250,
     process_vm_readv: 310,
     process_vm_writev: 311,
     pidfd_send_signal: 424,
@@ -73,6 +76,9 @@ export const SYSCALL_NUMBERS: Record<SeccompArch, Record<string, number>> = {
     ioctl: 29,
     ptrace: 117,
     kill: 129,
+    add_key: 217,
+    request_key: 218,
+    keyctl: 219,
     process_vm_readv: 270,
     process_vm_writev: 271,
     pidfd_send_signal: 424,
@@ -202,6 +208,13 @@ export function seccompRules(options: SeccompRuleOptions): SeccompRule[] {
   ];
   const deny = (syscall: string, why: string, when: ArgCondition[] = []) =>
     rules.push({ syscall, when, errno: EPERM, why });
+  // The kernel keyrings live outside the filesystem, where Landlock cannot see them.
+  deny(
+    "keyctl",
+    "reads the user's and session's keyrings: Kerberos tickets, NFS, ecryptfs and fscrypt keys",
+  );
+  deny("add_key", "adds keys to keyrings shared with the user's other processes");
+  deny("request_key", "asks the kernel (and its upcall helpers) for keys by description");
   // Other processes. A Landlock domain already refuses ptrace-class access to every process
   // outside it, and allows it inside (strace, gdb, and LeakSanitizer, which ptraces its own
   // threads, keep working). seccomp cannot tell inside from outside by pid, so these rows are

@@ -325,6 +325,14 @@ export const THREATS: readonly Threat[] = [
     test: "trusted xattr: setting one as root is refused",
   },
   {
+    id: "keyring",
+    family: "privileges",
+    threat: "use the kernel keyrings, which hold secrets outside the filesystem",
+    stoppedBy: "seccomp: `add_key`, `keyctl`, `request_key` EPERM",
+    kernel: SECCOMP,
+    test: "keyring: adding a key is refused",
+  },
+  {
     id: "setuid",
     family: "privileges",
     threat: "run a setuid-root program to become root again (with --run-as)",

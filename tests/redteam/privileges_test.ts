@@ -207,6 +207,20 @@ threatTest("trusted-xattr", firstReason(NO_GCC, NOT_ROOT), async (t) => {
   });
 });
 
+threatTest("keyring", NO_GCC, async (t) => {
+  // The probe adds a key to its own process keyring, which dies with it: nothing shared is
+  // touched, and the call is the one a reader of the user's keyrings would need too.
+  await assertLayers(t, {
+    policy: POLICY,
+    args: ["add-key"],
+    worked: "added",
+    denials: [
+      { layers: ["seccomp"], refused: "add_key EPERM" },
+      { layers: "all", refused: "add_key EPERM" },
+    ],
+  });
+});
+
 /** Why a setuid program made in a temporary folder would not run setuid here, or `undefined`. */
 function setuidUnavailable(): string | undefined {
   if (NOT_ROOT) return NOT_ROOT;

@@ -341,6 +341,13 @@ static int set_times(const char *path) {
   return ok("changed");
 }
 
+static int add_key_to_process_keyring(void) {
+  // KEY_SPEC_PROCESS_KEYRING (-2): this process's own keyring, gone when it exits.
+  long serial = syscall(SYS_add_key, "user", "llmx-redteam", "secret", 6, -2);
+  if (serial < 0) return refused("add_key");
+  return ok("added");
+}
+
 static int pdeathsig(void) {
   int signal = -1;
   if (prctl(PR_GET_PDEATHSIG, &signal) < 0) return refused("prctl");
@@ -399,6 +406,7 @@ int main(int argc, char **argv) {
   if (IS("removexattr", 2)) return removexattr(a, b) < 0 ? refused("removexattr") : ok("removed");
   if (IS("write-fd", 2)) return write_text(atoi(a), b);
   if (IS("pdeathsig", 0)) return pdeathsig();
+  if (IS("add-key", 0)) return add_key_to_process_keyring();
   fprintf(stderr, "probe: unknown command or wrong argument count: %s\n", command);
   return 2;
 }
