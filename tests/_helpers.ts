@@ -96,3 +96,32 @@ export function exists(path: string): boolean {
     return false;
   }
 }
+
+/**
+ * Builds (with gcc) a library whose constructor appends its process's name to `marker`: an
+ * LD_PRELOAD that writes where it should not.
+ * @param dir Where to build it.
+ * @param marker The file it appends to.
+ * @returns The library's path.
+ */
+export async function buildPreloadMarker(dir: string, marker: string): Promise<string> {
+  Deno.writeTextFileSync(
+    `${dir}/preload.c`,
+    `#include <stdio.h>
+__attribute__((constructor)) static void hit(void) {
+  char name[64] = "?"; FILE *comm = fopen("/proc/self/comm", "r");
+  if (comm) { fscanf(comm, "%63s", name); fclose(comm); }
+  FILE *out = fopen("${marker}", "a"); if (out) { fprintf(out, "%s\\n", name); fclose(out); }
+}
+`,
+  );
+  const built = await run("gcc", [
+    "-shared",
+    "-fPIC",
+    "-o",
+    `${dir}/preload.so`,
+    `${dir}/preload.c`,
+  ]);
+  if (built.code !== 0) throw new Error(`gcc failed: ${built.stderr}`);
+  return `${dir}/preload.so`;
+}

@@ -2,7 +2,7 @@
 // command must never run in the still unrestricted Deno child.
 
 import assert from "node:assert/strict";
-import { run, skipReason, tempDir, which } from "./_helpers.ts";
+import { buildPreloadMarker, run, skipReason, tempDir, which } from "./_helpers.ts";
 import { execSandboxed } from "../exec/sandboxed.ts";
 
 const noGcc = which("gcc") ? undefined : "gcc not installed";
@@ -17,24 +17,7 @@ Deno.test({
   try {
     // The library's constructor appends its process's name to a file outside the writable root.
     const marker = `${dir}/marker`;
-    Deno.writeTextFileSync(
-      `${dir}/preload.c`,
-      `#include <stdio.h>
-       __attribute__((constructor)) static void hit(void) {
-         char name[64] = "?"; FILE *comm = fopen("/proc/self/comm", "r");
-         if (comm) { fscanf(comm, "%63s", name); fclose(comm); }
-         FILE *out = fopen("${marker}", "a"); if (out) { fprintf(out, "%s\\n", name); fclose(out); }
-       }`,
-    );
-    const built = await run("gcc", [
-      "-shared",
-      "-fPIC",
-      "-o",
-      `${dir}/preload.so`,
-      `${dir}/preload.c`,
-    ]);
-    assert.equal(built.code, 0, built.stderr);
-    const env = { PATH: "/usr/bin:/bin", LD_PRELOAD: `${dir}/preload.so` };
+    const env = { PATH: "/usr/bin:/bin", LD_PRELOAD: await buildPreloadMarker(dir, marker) };
 
     // Positive control: without the sandbox the library runs and writes the marker.
     const direct = await run("true", [], { env });

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { exists, run, tempDir, which } from "./_helpers.ts";
+import { buildPreloadMarker, exists, run, tempDir, which } from "./_helpers.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -58,28 +58,6 @@ try {
 console.log(JSON.stringify(report));
 `;
 
-/** Builds a library whose constructor appends to `marker`; returns its path. */
-async function buildPreload(dir: string, marker: string): Promise<string> {
-  Deno.writeTextFileSync(
-    `${dir}/preload.c`,
-    `#include <stdio.h>
-__attribute__((constructor)) static void hit(void) {
-  FILE *out = fopen("${marker}", "a");
-  if (out) { fputs("hit\\n", out); fclose(out); }
-}
-`,
-  );
-  const built = await run("gcc", [
-    "-shared",
-    "-fPIC",
-    "-o",
-    `${dir}/preload.so`,
-    `${dir}/preload.c`,
-  ]);
-  assert.equal(built.code, 0, built.stderr);
-  return `${dir}/preload.so`;
-}
-
 /** Gone, or a zombie waiting for init (which reaps it, not us, once it was reparented). */
 function isDead(pid: string): boolean {
   try {
@@ -114,7 +92,7 @@ Deno.test("mod.ts imported over HTTP runs sandboxed commands", async () => {
     const url = `http://127.0.0.1:${server.addr.port}/mod.ts`;
     // An LD_PRELOAD library that writes a marker outside the writable root, when gcc is here.
     const marker = `${dir}/preload-marker`;
-    const preload = which("gcc") ? await buildPreload(dir, marker) : undefined;
+    const preload = which("gcc") ? await buildPreloadMarker(dir, marker) : undefined;
     if (preload) {
       const direct = await run("true", [], { env: { LD_PRELOAD: preload } });
       assert.equal(direct.code, 0);
