@@ -26,11 +26,16 @@ function cgroup2Mount(): string | undefined {
   return undefined;
 }
 
-function ownCgroup(): string | undefined {
-  const line = Deno.readTextFileSync("/proc/self/cgroup").split("\n").find((entry) =>
-    entry.startsWith("0::")
-  );
-  return line?.slice(3);
+/**
+ * This process's own cgroup v2 folder, beneath which the kill cgroups are made.
+ * @returns The folder, or `undefined` without a cgroup2 hierarchy.
+ */
+export function ownCgroupDir(): string | undefined {
+  const mount = cgroup2Mount();
+  const own = Deno.readTextFileSync("/proc/self/cgroup").split("\n")
+    .find((line) => line.startsWith("0::"))?.slice(3);
+  if (mount === undefined || own === undefined) return undefined;
+  return `${mount}${own === "/" ? "" : own}`;
 }
 
 /**
@@ -41,11 +46,10 @@ function ownCgroup(): string | undefined {
 export function createKillCgroup(): KillCgroup | undefined {
   let dir: string;
   try {
-    const mount = cgroup2Mount();
-    const own = ownCgroup();
-    if (mount === undefined || own === undefined) return undefined;
+    const own = ownCgroupDir();
+    if (own === undefined) return undefined;
     // Unique across workers and copies of this module in one process, and across pid reuse.
-    dir = `${mount}${own === "/" ? "" : own}/llmx-sandbox-${Deno.pid}-${crypto.randomUUID()}`;
+    dir = `${own}/llmx-sandbox-${Deno.pid}-${crypto.randomUUID()}`;
     Deno.mkdirSync(dir);
   } catch {
     return undefined;

@@ -207,7 +207,8 @@ export function planSandbox(
         "or run in another folder",
     );
   }
-  const commandPath = pathOf(envList(env));
+  const envEntries = envList(env);
+  const commandPath = pathOf(envEntries);
   const readableRoots = restrictReads
     ? unique([
       ...PLATFORM_READ_PATHS.flatMap((path) => host.realPath(path) ?? []),
@@ -238,7 +239,7 @@ export function planSandbox(
     version: PLAN_VERSION,
     argv: [...command.argv],
     cwd,
-    env: envList(env),
+    env: envEntries,
     permissions: policy.permissions.map(formatPermission),
     writableRoots,
     readableRoots,

@@ -3,6 +3,7 @@
 // Every denial first shows the same action succeeding without the sandbox. Only processes these
 // tests start, their temporary folders and cgroups named after their own pids are touched.
 
+import { ownCgroupDir } from "../exec/cgroup.ts";
 import assert from "node:assert/strict";
 import {
   DEFAULT_MAX_OUTPUT_BYTES,
@@ -156,23 +157,6 @@ function cleanUpTree(stdout: string): void {
   for (const [, , pid, , start] of stdout.matchAll(/^(\w+) (\d+) (\d+) (\d+)$/gm)) {
     killIfAlive(Number(pid), start);
   }
-}
-
-function cgroup2Mount(): string | undefined {
-  for (const line of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
-    const [before, after] = line.split(" - ");
-    if (after?.startsWith("cgroup2 ")) return before.split(" ")[4];
-  }
-  return undefined;
-}
-
-/** This process's own cgroup v2 folder, where the product makes its kill cgroups. */
-function ownCgroupDir(): string | undefined {
-  const mount = cgroup2Mount();
-  const own = Deno.readTextFileSync("/proc/self/cgroup").split("\n")
-    .find((line) => line.startsWith("0::"))?.slice(3);
-  if (mount === undefined || own === undefined) return undefined;
-  return `${mount}${own === "/" ? "" : own}`;
 }
 
 /** The kill cgroups the product made for the process with this pid (named after it). */
