@@ -88,7 +88,14 @@ export {
   type Supervision,
   systemPlanHost,
 } from "./policy/plan.ts";
-export type { LandlockNetRule, LandlockPlan, LandlockRule } from "./policy/landlock.ts";
+export type {
+  FileIdentity,
+  LandlockNetRule,
+  LandlockPlan,
+  LandlockRule,
+} from "./policy/landlock.ts";
+export type { EntryInfo } from "./policy/read_scope.ts";
+export type { ListenPolicy } from "./policy/listen.ts";
 export type { CapabilityPlan } from "./policy/capabilities.ts";
 export type { RunAs } from "./policy/run_as.ts";
 export type {

@@ -91,6 +91,11 @@ Examples:
 
 const FORWARDED: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
+/** Printed (unless --quiet) when reads are restricted, so that a failed read is not a mystery. */
+export const RESTRICTED_READS_NOTICE =
+  "note: reads are restricted (--restrict-reads): only system folders, the working folder, " +
+  "the writable roots, each disk-read-folder and the program are readable";
+
 function fail(message: string): void {
   console.error(`llmx-sandbox: ${message}`);
 }
@@ -136,6 +141,7 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
   let configLocations: string[] | undefined;
   let absentDefaultConfig: string | undefined;
   let policy: SandboxPolicy;
+  let restrictedReads = false;
   let params: SandboxParams;
   try {
     const caller = Deno.env.toObject();
@@ -143,12 +149,21 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
     configLocations = loaded?.locations;
     if (!loaded && args.config === undefined) absentDefaultConfig = defaultConfigPath(caller);
     const file = loaded?.config ?? {};
-    // A permission list on the command line (or --full-auto) replaces the file's; none at all
-    // anywhere is the original's default: read-only (read everything, write nothing).
-    const permissions = args.fullAuto || args.permissions.length > 0
+    // A permission list on the command line (or --full-auto) replaces the file's. Full read is
+    // always part of it unless restricted reads are asked for by name: granting writes or the
+    // network must never take reading away.
+    const restrictReads = args.restrictReads || (file.restrictReads ?? false);
+    const given = args.fullAuto || args.permissions.length > 0
       ? [...(args.fullAuto ? SandboxPolicy.fullAuto().permissions : []), ...args.permissions]
-      : file.permissions;
-    policy = permissions === undefined ? SandboxPolicy.readOnly() : new SandboxPolicy(permissions);
+      : file.permissions ?? [];
+    const permissions = restrictReads
+      ? given.filter((permission) => permission.kind !== "disk-full-read-access")
+      : [{ kind: "disk-full-read-access" } as const, ...given];
+    policy = new SandboxPolicy(permissions, {
+      hide: [...(file.hide ?? []), ...args.hide],
+      show: [...(file.show ?? []), ...args.show],
+    });
+    restrictedReads = restrictReads;
     params = {
       command: args.command,
       cwd: args.cwd,
@@ -160,6 +175,14 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
       requireFull: args.requireFull || (file.requireFull ?? false),
       runAs: args.runAs,
     };
+    // The terminal the command is handed: in place the caller's, controlling terminal and all;
+    // supervised only the streams passed through (its stderr passes through us unless --quiet);
+    // with --json none.
+    if (!args.json) {
+      params.terminal = params.timeoutMs === undefined && !policy.needsSupervisor()
+        ? { devices: terminalsOf([0, 1, 2]), controlling: true }
+        : { devices: terminalsOf(args.quiet ? [0, 1, 2] : [0, 1]), controlling: false };
+    }
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     fail(error.message);
@@ -177,10 +200,11 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
       return 0;
     }
     checkRunnable(plan, params.requireFull ?? false);
-    const warnings = { quiet: args.quiet, absentDefaultConfig };
+    const warnings = { quiet: args.quiet, absentDefaultConfig, restrictedReads };
     if (args.json) return await runJson(plan, params, args.stdin, warnings);
     warn(plan, warnings);
-    return params.timeoutMs === undefined
+    // A plan whose listen() calls the supervisor answers cannot run in place.
+    return params.timeoutMs === undefined && plan.listen === null
       ? runInPlace(plan)
       : await runSupervised(plan, params.timeoutMs, args.quiet);
   } catch (error) {
@@ -242,6 +266,8 @@ interface WarningContext {
   quiet: boolean;
   /** The default config path, when no config exists there yet. */
   absentDefaultConfig?: string;
+  /** `--restrict-reads` (or the config's `restrictReads`): say so once. */
+  restrictedReads: boolean;
 }
 
 /** Says on stderr, a line each, what the plan could not enforce and what its user should know. */
@@ -251,6 +277,7 @@ function warn(plan: SandboxPlan, context: WarningContext): void {
     fail(`warning: partially enforced: ${plan.landlock.dropped.join("; ")}`);
   }
   for (const warning of plan.warnings) fail(`warning: ${warning}`);
+  if (context.restrictedReads) fail(RESTRICTED_READS_NOTICE);
   const config = context.absentDefaultConfig;
   if (config && creatableBy(config, plan)) {
     fail(
@@ -260,10 +287,24 @@ function warn(plan: SandboxPlan, context: WarningContext): void {
   }
 }
 
+/** The terminal devices behind some of this process's standard streams. */
+function terminalsOf(fds: readonly number[]): string[] {
+  const streams = [Deno.stdin, Deno.stdout, Deno.stderr];
+  return [
+    ...new Set(fds.flatMap((fd) => {
+      try {
+        return streams[fd].isTerminal() ? [Deno.realPathSync(`/proc/self/fd/${fd}`)] : [];
+      } catch {
+        return [];
+      }
+    })),
+  ];
+}
+
 /** Becomes the command: returns only when that failed. */
 function runInPlace(plan: SandboxPlan): number {
   return applyAndExec(plan, {
-    newProcessGroup: false,
+    newSession: false,
     reporter: {
       execing() {},
       failed: (message) => fail(`Cannot apply the sandbox: ${message}; nothing was run`),
@@ -276,7 +317,7 @@ const HINT_TAIL_BYTES = 64 * 1024;
 
 async function runSupervised(
   plan: SandboxPlan,
-  timeoutMs: number,
+  timeoutMs: number | undefined,
   quiet: boolean,
 ): Promise<number> {
   // stderr passes through us, so that a hint can follow the command's own last words.

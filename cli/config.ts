@@ -22,6 +22,12 @@ export interface RawConfig {
   clearEnv?: boolean;
   /** Refuse partial enforcement (`--require-full`). */
   requireFull?: boolean;
+  /** No full read: only what the command needs is readable (`--restrict-reads`). */
+  restrictReads?: boolean;
+  /** Paths to hide besides the credential locations (`--hide`); relative to the file's folder. */
+  hide?: string[];
+  /** Credential locations to show again (`--show`); relative to the file's folder. */
+  show?: string[];
 }
 
 /** A config file that cannot be used: exit 2, nothing runs. */
@@ -38,7 +44,16 @@ export class ConfigError extends Error {
   }
 }
 
-const KEYS = new Set(["permissions", "timeoutMs", "env", "clearEnv", "requireFull"]);
+const KEYS = new Set([
+  "permissions",
+  "timeoutMs",
+  "env",
+  "clearEnv",
+  "requireFull",
+  "restrictReads",
+  "hide",
+  "show",
+]);
 
 /**
  * Parses and checks a config file's text. Relative folders in permissions are resolved against
@@ -114,7 +129,19 @@ export function parseConfig(text: string, file: string): RawConfig {
       return entry;
     });
   }
-  for (const key of ["clearEnv", "requireFull"] as const) {
+  for (const key of ["hide", "show"] as const) {
+    if (record[key] === undefined) continue;
+    if (!Array.isArray(record[key])) throw new ConfigError(file, key, "expected an array of paths");
+    config[key] = (record[key] as unknown[]).map((path, i) => {
+      if (typeof path !== "string" || path === "" || path.includes("\0")) {
+        throw new ConfigError(file, `${key}[${i}]`, `expected a path, got ${JSON.stringify(path)}`);
+      }
+      return isAbsolute(path) || path === "~" || path.startsWith("~/")
+        ? path
+        : resolve(dirname(file), path);
+    });
+  }
+  for (const key of ["clearEnv", "requireFull", "restrictReads"] as const) {
     if (record[key] === undefined) continue;
     if (typeof record[key] !== "boolean") {
       throw new ConfigError(

@@ -25,6 +25,12 @@ export interface CliArgs {
   env: string[];
   /** `--clear-env`. */
   clearEnv: boolean;
+  /** `--restrict-reads`: no full read; only what the command needs is readable. */
+  restrictReads: boolean;
+  /** `--hide PATH`, in order. */
+  hide: string[];
+  /** `--show PATH`, in order. */
+  show: string[];
   /** `--run-as USER[:GROUP]`. */
   runAs?: string;
   /** `-h`/`--help`. */
@@ -64,6 +70,8 @@ const WITH_VALUE = new Map([
   ["--config", "config"],
   ["--env", "env"],
   ["--run-as", "run-as"],
+  ["--hide", "hide"],
+  ["--show", "show"],
 ]);
 type BooleanOption =
   | "help"
@@ -75,7 +83,8 @@ type BooleanOption =
   | "explain"
   | "requireFull"
   | "quiet"
-  | "clearEnv";
+  | "clearEnv"
+  | "restrictReads";
 
 const FLAGS = new Map<string, BooleanOption>([
   ["-h", "help"],
@@ -91,6 +100,7 @@ const FLAGS = new Map<string, BooleanOption>([
   ["-q", "quiet"],
   ["--quiet", "quiet"],
   ["--clear-env", "clearEnv"],
+  ["--restrict-reads", "restrictReads"],
 ]);
 
 /**
@@ -123,6 +133,9 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     quiet: false,
     env: [],
     clearEnv: false,
+    restrictReads: false,
+    hide: [],
+    show: [],
     command: [],
   };
   let i = 0;
@@ -171,6 +184,11 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         throw new UsageError(`Invalid --env: ${JSON.stringify(value)} (KEY or KEY=VALUE)`);
       }
       args.env.push(value);
+    } else if (option === "hide" || option === "show") {
+      if (value === "" || value.includes("\0")) {
+        throw new UsageError(`Invalid --${option}: ${JSON.stringify(value)} (a path)`);
+      }
+      args[option].push(value);
     } else if (option === "run-as") {
       if (value === "") throw new UsageError("Invalid --run-as: empty (USER or USER:GROUP)");
       args.runAs = value;
@@ -183,6 +201,11 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   args.command = argv.slice(i);
   if (args.probe && args.command.length > 0) {
     throw new UsageError(`Option --probe takes no command: ${args.command[0]}`);
+  }
+  if (args.restrictReads && args.permissions.some((p) => p.kind === "disk-full-read-access")) {
+    throw new UsageError(
+      "Option --restrict-reads contradicts -s disk-full-read-access: give one or the other",
+    );
   }
   if (args.stdin && !args.json) {
     throw new UsageError("Option --stdin needs --json (otherwise stdin is the command's already)");

@@ -7,17 +7,18 @@
 
 import type { SandboxPlan } from "../policy/plan.ts";
 import { PLAN_VERSION } from "../policy/_plan_version.ts";
-import { applyLandlock } from "../ffi/landlock.ts";
+import { prepareLandlock, restrictSelf } from "../ffi/landlock.ts";
 import { installSeccomp } from "../ffi/seccomp.ts";
 import { dropBoundingSet, limitCapabilities, setIdentity } from "../ffi/credentials.ts";
+import { fchdir, openPlanned } from "../ffi/files.ts";
 import {
   execve,
   prepareForExec,
   setNoNewPrivs,
   setParentDeathSignal,
-  setpgid,
+  setsid,
 } from "../ffi/process.ts";
-import { EACCES, ENOENT, ENOEXEC, ENOTDIR, strerror } from "../ffi/libc.ts";
+import { close, strerror } from "../ffi/libc.ts";
 import { pathOf, programCandidates } from "../policy/path_search.ts";
 
 /** Exit code when the sandbox could not be applied; nothing ran. */
@@ -37,10 +38,19 @@ export interface ChildReporter {
 
 /** How the child runs. */
 export interface ChildOptions {
-  /** Start a process group of its own, so that the supervisor can kill all of it. */
-  newProcessGroup: boolean;
+  /**
+   * Start a session of its own: a process group the supervisor can kill as a whole, and no
+   * controlling terminal (the caller's terminal cannot be taken over or read through `/dev/tty`).
+   */
+  newSession: boolean;
   /** Where progress and failures go. */
   reporter: ChildReporter;
+  /**
+   * Gives the seccomp filter's listener to the supervisor, which answers the syscalls the plan
+   * hands it (`seccomp.notify`); returns once the supervisor has its copy. Without it such a
+   * plan cannot run (in place nobody could answer).
+   */
+  handOverListener?: (fd: number) => void;
 }
 
 /**
@@ -53,6 +63,7 @@ export interface ChildOptions {
  * @returns The exit code; on success it does not return.
  */
 export function applyAndExec(plan: SandboxPlan, options: ChildOptions): number {
+  const open: number[] = [];
   try {
     if (plan.version !== PLAN_VERSION) {
       throw new Error(`Plan version ${plan.version} is not ${PLAN_VERSION}`);
@@ -62,10 +73,16 @@ export function applyAndExec(plan: SandboxPlan, options: ChildOptions): number {
     }
     // The order matters; each step needs something from the ones before it, or must not have
     // something the ones after take away.
-    // A process group of its own, so that the supervisor can signal all the command starts.
-    if (options.newProcessGroup) setpgid(0, 0);
+    // A session of its own, so that the supervisor can signal all the command starts.
+    if (options.newSession) setsid();
     // The cgroup, before anything forks; writing cgroup.procs needs the caller's rights.
     if (plan.supervision?.cgroupProcs) joinCgroup(plan.supervision.cgroupProcs);
+    // Every planned path, opened with the caller's rights and checked to be the very file that
+    // was planned: the working folder and each Landlock rule's parent.
+    const cwdFd = openPlanned(plan.cwd, plan.cwdIdentity);
+    open.push(cwdFd);
+    const rulesetFd = plan.landlock.apply ? prepareLandlock(plan.landlock) : undefined;
+    if (rulesetFd !== undefined) open.push(rulesetFd);
     // The bounding set, before any change of uid: PR_CAPBSET_DROP needs CAP_SETPCAP, which
     // leaves the effective set when root becomes another user.
     if (plan.capabilities) dropBoundingSet(plan.capabilities.dropBounding);
@@ -74,42 +91,128 @@ export function applyAndExec(plan: SandboxPlan, options: ChildOptions): number {
     // After any change of credentials (which would clear it), before the command runs.
     if (plan.supervision) watchSupervisor(plan.supervision.parentPid);
     // With the command's identity: a folder it cannot enter is refused here, not later.
-    Deno.chdir(plan.cwd);
+    if (plan.runAs) checkReachable(plan);
+    fchdir(cwdFd);
     // No-new-privs is required by the next two (without CAP_SYS_ADMIN); Landlock before seccomp
     // so that the filter cannot interfere with the ruleset's syscalls.
     if (plan.noNewPrivs) setNoNewPrivs();
-    if (plan.landlock.apply) applyLandlock(plan.landlock);
-    if (plan.seccomp) installSeccomp(plan.seccomp.program);
+    if (rulesetFd !== undefined) {
+      open.pop();
+      restrictSelf(rulesetFd);
+    }
+    if (plan.seccomp) {
+      const notify = plan.seccomp.notify.length > 0;
+      if (notify && !options.handOverListener) {
+        throw new Error(
+          `${
+            plan.seccomp.notify.join(", ")
+          } must be answered by a supervisor, and this run has none`,
+        );
+      }
+      const listener = installSeccomp(plan.seccomp.program, notify);
+      if (notify) {
+        open.push(listener);
+        options.handOverListener!(listener);
+        close(open.pop()!);
+      }
+    }
     // Last, so that every step above ran with the rights it was planned with; the filter refuses
     // neither prctl nor capset (the seccomp tests allow every syscall its table does not name).
     if (plan.capabilities) limitCapabilities(plan.capabilities.keep);
+    close(open.pop()!);
     prepareForExec();
   } catch (error) {
+    for (const fd of open) close(fd);
     options.reporter.failed(error instanceof Error ? error.message : String(error));
     return EXIT_SANDBOX_FAILED;
   }
 
   options.reporter.execing();
-  const program = plan.argv[0];
-  let denied = 0;
-  for (const candidate of programCandidates(program, pathOf(plan.env))) {
-    const errno = execve(candidate, plan.argv, plan.env);
-    if (errno === ENOEXEC) {
-      // A file without a #! line is a shell script to every shell and to execvp(3).
-      const fallback = execve("/bin/sh", ["/bin/sh", candidate, ...plan.argv.slice(1)], plan.env);
-      return notRun(program, fallback, EXIT_NOT_EXECUTABLE);
-    }
-    if (errno === ENOENT || errno === ENOTDIR) continue;
-    if (errno === EACCES) {
-      denied = errno;
+  return execProgram(plan.argv, plan.env);
+}
+
+/**
+ * Runs the program as a shell would: the first executable file `PATH` finds, a script without
+ * `#!` through `/bin/sh`. Which candidate to run is decided from what Deno's own file calls
+ * report (errors captured natively), never from `errno` read after `execve` failed: that takes
+ * a second FFI call, and whatever the engine does on this thread in between can change it.
+ * `errno` only words the message when the chosen program could not be run.
+ * @returns The exit code, when it could not be run.
+ */
+function execProgram(argv: readonly string[], env: readonly string[]): number {
+  const program = argv[0];
+  let refused: { candidate: string; why: string } | undefined;
+  for (const candidate of programCandidates(program, pathOf(env))) {
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.statSync(candidate);
+    } catch (error) {
+      if (error instanceof Deno.errors.PermissionDenied) {
+        refused ??= { candidate, why: "Permission denied" };
+      }
       continue;
     }
-    return notRun(program, errno, EXIT_NOT_EXECUTABLE);
+    // As execvp(3) does: a folder or a file without execute bits is passed over.
+    if (info.isDirectory) {
+      refused ??= { candidate, why: "Is a directory" };
+      continue;
+    }
+    if (((info.mode ?? 0o777) & 0o111) === 0) {
+      refused ??= { candidate, why: "not executable (no execute permission)" };
+      continue;
+    }
+    const errno = execve(candidate, argv, env);
+    if (isShellScript(candidate)) {
+      // A file without a #! line is a shell script to every shell and to execvp(3).
+      execve("/bin/sh", ["/bin/sh", candidate, ...argv.slice(1)], env);
+    }
+    return notRun(program, `cannot be run: ${strerror(errno)}`, EXIT_NOT_EXECUTABLE);
   }
-  if (denied) return notRun(program, denied, EXIT_NOT_EXECUTABLE);
-  if (program.includes("/")) return notRun(program, ENOENT, EXIT_NOT_FOUND);
+  if (refused) return notRun(program, refused.why, EXIT_NOT_EXECUTABLE);
+  if (program.includes("/")) return notRun(program, "No such file or directory", EXIT_NOT_FOUND);
   writeStderr(`llmx-sandbox: ${program}: command not found\n`);
   return EXIT_NOT_FOUND;
+}
+
+/** Whether a file the kernel would not run is a script without `#!`: readable text, no ELF. */
+function isShellScript(path: string): boolean {
+  let head: Uint8Array;
+  try {
+    const file = Deno.openSync(path);
+    try {
+      head = new Uint8Array(4);
+      const read = file.readSync(head) ?? 0;
+      head = head.subarray(0, read);
+    } finally {
+      file.close();
+    }
+  } catch {
+    return false;
+  }
+  const elf = head[0] === 0x7f && head[1] === 0x45 && head[2] === 0x4c && head[3] === 0x46;
+  const shebang = head[0] === 0x23 && head[1] === 0x21;
+  return !elf && !shebang;
+}
+
+/**
+ * With another identity: the working folder must be reachable by its path, as the same folder
+ * that was planned (the descriptor opened before the switch would otherwise hide that the user
+ * cannot enter it).
+ */
+function checkReachable(plan: SandboxPlan): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(plan.cwd);
+  } catch (error) {
+    throw new Error(
+      `${plan.runAs!.user} cannot enter the working folder ${plan.cwd}: ${
+        error instanceof Error ? error.message : error
+      }`,
+    );
+  }
+  if (info.dev !== plan.cwdIdentity.dev || info.ino !== plan.cwdIdentity.ino) {
+    throw new Error(`${plan.cwd} is not the folder that was planned: it was replaced`);
+  }
 }
 
 function joinCgroup(procs: string): void {
@@ -136,8 +239,8 @@ function inCgroup(procsPath: string): boolean {
   return own !== undefined && procsPath.endsWith(`${own.slice(3)}/cgroup.procs`);
 }
 
-function notRun(program: string, errno: number, code: number): number {
-  writeStderr(`llmx-sandbox: ${program}: ${strerror(errno)}\n`);
+function notRun(program: string, why: string, code: number): number {
+  writeStderr(`llmx-sandbox: ${program}: ${why}\n`);
   return code;
 }
 

@@ -8,7 +8,7 @@
 
 import { InvalidPermissionError, type SandboxPermission } from "../policy/permission.ts";
 import { PolicyError, SandboxPolicy } from "../policy/sandbox_policy.ts";
-import { planSandbox, type SandboxPlan } from "../policy/plan.ts";
+import { type CommandSpec, planSandbox, type SandboxPlan } from "../policy/plan.ts";
 import { probeKernel } from "./kernel.ts";
 import { SandboxError } from "./errors.ts";
 import { type ExecStatus, MAX_TIMEOUT_MS, type SandboxedProcess, spawnPlan } from "./spawn.ts";
@@ -51,6 +51,18 @@ export interface SandboxParams {
    * @default undefined (the caller's identity)
    */
   runAs?: string;
+  /** Paths to hide besides the built-in credential locations (`--hide`). @default none */
+  hide?: readonly string[];
+  /** Built-in hidden locations to make readable again (`--show`). @default none */
+  show?: readonly string[];
+  /**
+   * For programs that hand the command their own terminal through `spawnPlan` with inherited
+   * streams (as the CLI does): the terminal devices it may reopen, and whether it keeps the
+   * controlling terminal (`/dev/tty`; only a command run in place, without a supervisor, has
+   * one). `execSandboxed` and `spawnSandboxed` pipe every stream and give none.
+   * @default undefined (no terminal)
+   */
+  terminal?: CommandSpec["terminal"];
 }
 
 /** Parameters of `execSandboxed`. */
@@ -132,12 +144,19 @@ export function explainSandbox(params: SandboxParams, policy: PolicyInput): Sand
     throw new SandboxError("invalid-command", "runAs must be a string: USER or USER:GROUP");
   }
   try {
-    const resolved = policy instanceof SandboxPolicy ? policy : new SandboxPolicy(policy);
+    const given = policy instanceof SandboxPolicy ? policy : new SandboxPolicy(policy);
+    const resolved = params.hide === undefined && params.show === undefined
+      ? given
+      : given.withPaths({
+        hide: [...given.hide, ...(params.hide ?? [])],
+        show: [...given.show, ...(params.show ?? [])],
+      });
     return planSandbox(resolved, {
       argv: params.command,
       cwd: params.cwd ?? Deno.cwd(),
       env: buildEnvironment(params.env ?? Deno.env.toObject(), params.clearEnv ?? false, []),
       runAs: params.runAs === undefined ? undefined : resolveRunAsOnSystem(params.runAs),
+      terminal: params.terminal,
     }, probeKernel());
   } catch (error) {
     if (error instanceof InvalidPermissionError) {

@@ -11,6 +11,9 @@ import { createKillCgroup, type KillCgroup } from "./cgroup.ts";
 import { SandboxError } from "./errors.ts";
 import { signalNumber } from "./signals.ts";
 import { CHANNEL, CHILD_FLAG, COMMAND_ENV_PREFIX } from "./supervised_child.ts";
+import { ChildChannel } from "./channel.ts";
+import { type ListenSupervisor, superviseListen } from "./listen_supervisor.ts";
+import { takeDescriptor } from "../ffi/notify.ts";
 import { sha256Hex } from "./_sha256.ts";
 // Imported for its side effect on the module graph: whoever imports this module (from a URL
 // too) has the child's entry cached, and the child starts with `--cached-only`.
@@ -97,18 +100,26 @@ export const CHILD_RUN_FLAGS: readonly string[] = [
 
 /**
  * The program and arguments that start this executable as the supervised child.
- * @param planPath The plan file.
- * @param planDigest The plan file's SHA-256, which the child checks.
- * @param channelPath The channel file.
+ * @param planFd The plan's descriptor in this process.
+ * @param planDigest The plan's SHA-256, which the child checks.
+ * @param channelFd The channel's write end in this process.
+ * @param answerFd The answer pipe's read end in this process, or -1.
  * @returns For `Deno.Command`.
  */
 export function childInvocation(
-  planPath: string,
+  planFd: number,
   planDigest: string,
-  channelPath: string,
+  channelFd: number,
+  answerFd = -1,
 ): { program: string; args: string[] } {
   const program = Deno.execPath();
-  const childArgs = [planPath, planDigest, channelPath];
+  const childArgs = [
+    String(Deno.pid),
+    String(planFd),
+    planDigest,
+    String(channelFd),
+    String(answerFd),
+  ];
   if (Deno.build.standalone) return { program, args: [CHILD_FLAG, ...childArgs] };
   return {
     program,
@@ -167,14 +178,12 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
     );
   }
   options.signal?.throwIfAborted();
-  const dir = Deno.makeTempDirSync({ prefix: "llmx-sandbox-" });
-  const planPath = `${dir}/plan.json`;
-  const channelPath = `${dir}/channel`;
   let cgroup: KillCgroup | undefined;
+  let channel: ChildChannel | undefined;
   let child: Deno.ChildProcess;
+  let listen: ListenSupervisor | undefined;
   const started = performance.now();
   try {
-    Deno.chmodSync(dir, 0o700);
     cgroup = createKillCgroup();
     const supervised: SandboxPlan = {
       ...plan,
@@ -182,12 +191,26 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
       supervision: { parentPid: Deno.pid, cgroupProcs: cgroup?.procsPath },
     };
     const planBytes = new TextEncoder().encode(JSON.stringify(supervised));
-    Deno.writeFileSync(planPath, planBytes, { mode: 0o600, createNew: true });
-    Deno.writeTextFileSync(channelPath, "", { mode: 0o600, createNew: true });
-    // The folder is private by mode, but a root command in a sibling sandbox that may write the
-    // temporary folder could still rewrite the plan before our child reads it: the child
-    // refuses a plan whose digest is not the one given here, on its command line.
-    const { program, args } = childInvocation(planPath, sha256Hex(planBytes), channelPath);
+    const answers = plan.listen !== null;
+    channel = new ChildChannel(planBytes, (line) => {
+      if (!line.startsWith(`${CHANNEL.listener}\t`)) return;
+      // The child's filter hands listen() to us: take its listener, then let it go on.
+      try {
+        const fd = takeDescriptor(child.pid, Number(line.slice(CHANNEL.listener.length + 1)));
+        listen = superviseListen(fd, plan.listen!);
+        channel!.answer("ok");
+      } catch (error) {
+        channel!.answer(error instanceof Error ? error.message : String(error));
+      }
+    }, answers);
+    // The plan file is sealed and only reachable through this process; the digest on the
+    // child's command line makes sure it reads that very plan.
+    const { program, args } = childInvocation(
+      channel.planFd,
+      sha256Hex(planBytes),
+      channel.writeFd,
+      channel.answerFd,
+    );
     child = new Deno.Command(program, {
       args,
       cwd: "/",
@@ -198,10 +221,11 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
       stderr: options.stderr ?? "piped",
     }).spawn();
   } catch (error) {
-    Deno.removeSync(dir, { recursive: true });
+    channel?.releaseChildEnds();
     cgroup?.remove();
     throw error;
   }
+  const report = channel;
   // Moved while it starts, off its critical path; it checks and joins itself if this is late.
   const moving = cgroup
     ? Deno.writeTextFile(cgroup.procsPath, String(child.pid)).catch(() => {})
@@ -254,10 +278,11 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
       // Nothing the command started outlives it: background leftovers die with it.
       killTree();
       await cgroup?.remove();
+      await listen?.stop();
       // A descendant that got out of the kill's reach (no cgroup, or one that could write
       // cgroup.procs with full write access) may hold the pipes open: drain, then close.
       if (stdout || stderr) await drainWithDeadline([stdout, stderr], DRAIN_MS);
-      const lines = Deno.readTextFileSync(channelPath).split("\n").filter(Boolean);
+      const lines = await report.lines();
       const error = lines.find((line) => line.startsWith(`${CHANNEL.error}\t`));
       if (error) {
         throw new SandboxError(
@@ -279,7 +304,7 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
     } finally {
       clearTimeout(timer);
       options.signal?.removeEventListener("abort", onAbort);
-      Deno.removeSync(dir, { recursive: true });
+      report.releaseChildEnds();
     }
   })();
 

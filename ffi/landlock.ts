@@ -6,15 +6,13 @@
  */
 
 import type { LandlockPlan } from "../policy/landlock.ts";
-import { addressOf, close, cString, syscall, SyscallError } from "./libc.ts";
+import { addressOf, close, syscall, SyscallError } from "./libc.ts";
+import { openPlanned } from "./files.ts";
 
-// From include/uapi/linux/landlock.h and fcntl.h.
+// From include/uapi/linux/landlock.h.
 const LANDLOCK_CREATE_RULESET_VERSION = 1;
 const LANDLOCK_RULE_PATH_BENEATH = 1;
 const LANDLOCK_RULE_NET_PORT = 2;
-const AT_FDCWD = -100;
-const O_PATH = 0o10000000;
-const O_CLOEXEC = 0o2000000;
 
 /** The outcome of asking the kernel for its Landlock ABI. */
 export interface LandlockAbiProbe {
@@ -41,13 +39,14 @@ export function probeLandlockAbi(): LandlockAbiProbe {
 }
 
 /**
- * Creates the planned ruleset, adds its rules and restricts the calling thread with it.
- * `PR_SET_NO_NEW_PRIVS` must already be set.
+ * Creates the planned ruleset and adds its rules, each on exactly the file that was planned
+ * (see `openPlanned`). Needs no privilege, so it runs before the identity changes: a rule path
+ * only the caller may reach (a pyenv under root's home) is opened with the caller's rights.
  * @param plan The Landlock part of a sandbox plan, made for this kernel's ABI.
- * @throws {SyscallError} When any step fails; the thread may then be partly restricted, and the
- * caller must not run the command.
+ * @returns The ruleset's descriptor, for `restrictSelf`.
+ * @throws {SyscallError|Error} When any step fails or a path is another file now.
  */
-export function applyLandlock(plan: LandlockPlan): void {
+export function prepareLandlock(plan: LandlockPlan): number {
   // struct landlock_ruleset_attr { __u64 handled_access_fs, handled_access_net, scoped; }
   // Older kernels accept the full size as long as the fields they do not know are zero.
   const attr = new BigUint64Array([
@@ -57,19 +56,12 @@ export function applyLandlock(plan: LandlockPlan): void {
   ]);
   const rulesetFd = Number(syscall("landlock_create_ruleset", addressOf(attr), attr.byteLength, 0));
   try {
+    // struct landlock_path_beneath_attr { __u64 allowed_access; __s32 parent_fd; } (packed)
+    const beneath = new Uint8Array(12);
+    const view = new DataView(beneath.buffer);
     for (const rule of plan.rules) {
-      const path = cString(rule.path);
-      let parentFd: number;
+      const parentFd = openPlanned(rule.path, rule);
       try {
-        parentFd = Number(syscall("openat", AT_FDCWD, addressOf(path), O_PATH | O_CLOEXEC, 0));
-      } catch (error) {
-        if (error instanceof SyscallError) throw new SyscallError("open", error.errno, rule.path);
-        throw error;
-      }
-      try {
-        // struct landlock_path_beneath_attr { __u64 allowed_access; __s32 parent_fd; } (packed)
-        const beneath = new Uint8Array(12);
-        const view = new DataView(beneath.buffer);
         view.setBigUint64(0, BigInt(rule.access), true);
         view.setInt32(8, parentFd, true);
         try {
@@ -102,8 +94,34 @@ export function applyLandlock(plan: LandlockPlan): void {
         throw error;
       }
     }
+    return rulesetFd;
+  } catch (error) {
+    close(rulesetFd);
+    throw error;
+  }
+}
+
+/**
+ * Restricts the calling thread with a prepared ruleset, then closes it. `PR_SET_NO_NEW_PRIVS`
+ * must already be set.
+ * @param rulesetFd What `prepareLandlock` returned.
+ * @throws {SyscallError} When the kernel refuses; the command must not run.
+ */
+export function restrictSelf(rulesetFd: number): void {
+  try {
     syscall("landlock_restrict_self", rulesetFd, 0);
   } finally {
     close(rulesetFd);
   }
+}
+
+/**
+ * Creates the planned ruleset, adds its rules and restricts the calling thread with it.
+ * `PR_SET_NO_NEW_PRIVS` must already be set.
+ * @param plan The Landlock part of a sandbox plan, made for this kernel's ABI.
+ * @throws {SyscallError|Error} When any step fails; the thread may then be partly restricted,
+ * and the caller must not run the command.
+ */
+export function applyLandlock(plan: LandlockPlan): void {
+  restrictSelf(prepareLandlock(plan));
 }

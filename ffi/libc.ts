@@ -11,6 +11,19 @@
 // Syscall numbers from arch/x86/entry/syscalls/syscall_64.tbl and include/uapi/asm-generic/unistd.h.
 const SYSCALLS = {
   x86_64: {
+    read: 0,
+    write: 1,
+    fstat: 5,
+    ioctl: 16,
+    listen: 50,
+    getsockname: 51,
+    fcntl: 72,
+    fchdir: 81,
+    setsid: 112,
+    pipe2: 293,
+    memfd_create: 319,
+    pidfd_open: 434,
+    pidfd_getfd: 438,
     setuid: 105,
     setgid: 106,
     getgroups: 115,
@@ -20,6 +33,7 @@ const SYSCALLS = {
     capget: 125,
     capset: 126,
     openat: 257,
+    prlimit64: 302,
     seccomp: 317,
     close_range: 436,
     landlock_create_ruleset: 444,
@@ -27,6 +41,19 @@ const SYSCALLS = {
     landlock_restrict_self: 446,
   },
   aarch64: {
+    read: 63,
+    write: 64,
+    fstat: 80,
+    ioctl: 29,
+    listen: 201,
+    getsockname: 204,
+    fcntl: 25,
+    fchdir: 50,
+    setsid: 157,
+    pipe2: 59,
+    memfd_create: 279,
+    pidfd_open: 434,
+    pidfd_getfd: 438,
     setuid: 146,
     setgid: 144,
     getgroups: 158,
@@ -36,6 +63,7 @@ const SYSCALLS = {
     capget: 90,
     capset: 91,
     openat: 56,
+    prlimit64: 261,
     seccomp: 277,
     close_range: 436,
     landlock_create_ruleset: 444,
@@ -88,12 +116,13 @@ function open() {
     syscall: { parameters: [I64, I64, I64, I64, I64, I64, I64], result: I64 },
     prctl: { parameters: [I64, I64, I64, I64, I64], result: "i32" },
     execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
-    setpgid: { parameters: ["i32", "i32"], result: "i32" },
     close: { parameters: ["i32"], result: "i32" },
     signal: { parameters: ["i32", "pointer"], result: "pointer" },
     sigprocmask: { parameters: ["i32", "buffer", "pointer"], result: "i32" },
     strerror: { parameters: ["i32"], result: "pointer" },
     __errno_location: { parameters: [], result: "pointer" },
+    // On a thread of its own: the supervisor waits on descriptors without blocking the engine.
+    poll: { parameters: ["pointer", "u64", "i32"], result: "i32", nonblocking: true },
   });
   return { lib, numbers: SYSCALLS[arch] };
 }
@@ -167,15 +196,6 @@ export function prctl(option: number, ...args: (bigint | number)[]): number {
 }
 
 /**
- * `setpgid(2)`.
- * @param pid 0 for the caller.
- * @param pgid 0 for a group named after `pid`.
- */
-export function setpgid(pid: number, pgid: number): void {
-  if (libc().lib.symbols.setpgid(pid, pgid) === -1) throw new SyscallError("setpgid", errno());
-}
-
-/**
  * `close(2)`.
  * @param fd The descriptor.
  */
@@ -202,6 +222,32 @@ export function unblockAllSignals(): void {
   if (libc().lib.symbols.sigprocmask(SIG_SETMASK, empty, null) === -1) {
     throw new SyscallError("sigprocmask", errno());
   }
+}
+
+/**
+ * `poll(2)` on a thread of its own, with no timeout: resolves when one of the descriptors has
+ * an event (or the call fails, with -1).
+ * @param fds Descriptors, with the events wanted for each.
+ * @returns What happened to each (`revents`), in order, or `undefined` when the call failed.
+ */
+export async function pollAsync(
+  fds: readonly { fd: number; events: number }[],
+): Promise<number[] | undefined> {
+  // struct pollfd { int fd; short events; short revents; }
+  const buffer = new ArrayBuffer(fds.length * 8);
+  const view = new DataView(buffer);
+  fds.forEach(({ fd, events }, i) => {
+    view.setInt32(i * 8, fd, true);
+    view.setInt16(i * 8 + 4, events, true);
+  });
+  const result = await libc().lib.symbols.poll(
+    Deno.UnsafePointer.of(buffer),
+    BigInt(fds.length),
+    -1,
+  );
+  if (result === -1) return undefined;
+  // `buffer` stays reachable until here, past the call that was given only its address.
+  return fds.map((_, i) => view.getInt16(i * 8 + 6, true));
 }
 
 /**

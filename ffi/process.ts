@@ -13,7 +13,15 @@ const PR_SET_NO_NEW_PRIVS = 38;
 const CLOSE_RANGE_CLOEXEC = 1 << 2;
 const SIGPIPE = 13;
 
-export { execve, setpgid, SyscallError } from "./libc.ts";
+export { execve, SyscallError } from "./libc.ts";
+
+/**
+ * `setsid(2)`: a new session and process group led by the caller, with no controlling terminal.
+ * @returns The new session's id.
+ */
+export function setsid(): number {
+  return Number(syscall("setsid"));
+}
 
 /** Sets `PR_SET_NO_NEW_PRIVS`: no setuid bit or file capability can raise the command's rights. */
 export function setNoNewPrivs(): void {

@@ -93,12 +93,28 @@ export function fsRightNames(access: number): string[] {
   return FS_RIGHT_NAMES.filter((_, bit) => (access & (1 << bit)) !== 0);
 }
 
+/** Which file a path named when it was planned: the child refuses any other. */
+export interface FileIdentity {
+  /** `st_dev`. */
+  dev: number;
+  /** `st_ino`. */
+  ino: number;
+}
+
 /** A path the planner grants rights beneath, with what it is. */
-export interface LandlockPathInput {
-  /** Canonical absolute path. */
+export interface LandlockPathInput extends FileIdentity {
+  /** Canonical absolute path, without a symlink in it. */
   path: string;
   /** Whether it is a directory; file-only rights are kept for anything else. */
   isDirectory: boolean;
+}
+
+/** A path granted some rights by name (a device node, a terminal). */
+export interface LandlockGrant {
+  /** The path. */
+  target: LandlockPathInput;
+  /** `LANDLOCK_ACCESS_FS_*` wanted beneath it, before masking. */
+  access: number;
 }
 
 /** What the Landlock planner needs to know. */
@@ -109,19 +125,39 @@ export interface LandlockInput {
   restrictWrites: boolean;
   /** Whether the network is restricted (no `network-full-access`). */
   restrictNetwork: boolean;
+  /**
+   * Whether abstract UNIX sockets are kept inside the sandbox (no `network-unix-sockets`).
+   * @default restrictNetwork
+   */
+  scopeAbstractUnix?: boolean;
+  /** `/` as found on this system: granted reading (or writing) as a whole where the policy says. */
+  root: LandlockPathInput;
   /** The writable roots, canonical. */
   writableRoots: readonly LandlockPathInput[];
-  /** `/dev/null` and `/dev/tty` as found on this system; absent ones are left out. */
-  devices: { null?: LandlockPathInput; tty?: LandlockPathInput };
-  /** Whether reads are restricted (no `disk-full-read-access`). @default false */
+  /** Paths granted by name, with their rights: `/dev/null`, the command's terminal. */
+  devices: readonly LandlockGrant[];
+  /**
+   * Whether reads are limited to `readableRoots` (then `/` is not granted reading). Always so
+   * when anything is hidden (other terminals in `/dev`, credentials). @default false
+   */
   restrictReads?: boolean;
-  /** With reads restricted: what may be read (and run), canonical. @default [] */
+  /**
+   * Whether reads are limited only to hide some places (full read otherwise): without Landlock
+   * that is dropped (partial enforcement), not a reason to run nothing. @default false
+   */
+  hidingOnly?: boolean;
+  /** With reads limited: what may be read (and run) beneath, canonical. @default [] */
   readableRoots?: readonly LandlockPathInput[];
+  /**
+   * With reads limited: folders on the way to something hidden, which may be listed (their
+   * entries' names) but not read beneath. @default []
+   */
+  listableFolders?: readonly LandlockPathInput[];
   /** TCP ports opened while the rest of the network stays closed. @default none */
   tcpPorts?: { connect: readonly number[]; bind: readonly number[] };
 }
 
-/** One `landlock_add_rule(LANDLOCK_RULE_NET_PORT)` call. */
+/** One `landlock_net_port_attr` rule. */
 export interface LandlockNetRule {
   /** The TCP port. */
   port: number;
@@ -131,8 +167,13 @@ export interface LandlockNetRule {
   rights: string[];
 }
 
-/** One `landlock_add_rule(LANDLOCK_RULE_PATH_BENEATH)` call. */
-export interface LandlockRule {
+/**
+ * One `landlock_add_rule(LANDLOCK_RULE_PATH_BENEATH)` call, on the file the path named when it
+ * was planned: the child opens the path without following a final symlink and refuses to add
+ * the rule when the file it finds is another (`dev`, `ino`), so a path swapped after planning
+ * never moves a rule.
+ */
+export interface LandlockRule extends FileIdentity {
   /** The path opened with `O_PATH` as the rule's parent. */
   path: string;
   /** The rights granted beneath it, already masked for the ABI and for non-directories. */
@@ -188,9 +229,11 @@ export function maskRuleAccess(access: number, handled: number, isDirectory: boo
  * import { planLandlock, LANDLOCK_SCOPE_SIGNAL } from "./landlock.ts";
  * import assert from "node:assert/strict";
  *
+ * const root = { path: "/", isDirectory: true, dev: 1, ino: 2 };
+ * const devNull = { path: "/dev/null", isDirectory: false, dev: 5, ino: 4 };
  * const plan = planLandlock({
- *   abi: 7, restrictWrites: true, restrictNetwork: true, writableRoots: [],
- *   devices: { null: { path: "/dev/null", isDirectory: false } },
+ *   abi: 7, restrictWrites: true, restrictNetwork: true, root, writableRoots: [],
+ *   devices: [{ target: devNull, access: 0x6 }],
  * });
  * assert.equal(plan.enforcement, "full");
  * assert.equal(plan.scoped & LANDLOCK_SCOPE_SIGNAL, LANDLOCK_SCOPE_SIGNAL);
@@ -210,9 +253,9 @@ export function planLandlock(input: LandlockInput): LandlockPlan {
   const ports = input.restrictNetwork ? input.tcpPorts : undefined;
   const wantsPorts = (ports?.connect.length ?? 0) + (ports?.bind.length ?? 0) > 0;
   // Signals always: as root, `kill -9 -1` from inside must not reach the host. Abstract UNIX
-  // sockets only with the network restricted: they are how a sandboxed socket reaches a daemon.
+  // sockets unless they are granted: they are how a sandboxed socket reaches a daemon.
   const wantedScope = LANDLOCK_SCOPE_SIGNAL |
-    (input.restrictNetwork ? LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET : 0);
+    ((input.scopeAbstractUnix ?? input.restrictNetwork) ? LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET : 0);
   const restrictsAnything = restrictFs || input.restrictNetwork;
 
   const handledAccessFs = wantedFs & fsRightsForAbi(abi);
@@ -220,8 +263,12 @@ export function planLandlock(input: LandlockInput): LandlockPlan {
   const scoped = restrictsAnything && abi >= 6 ? wantedScope : 0;
 
   const dropped: string[] = [];
+  const hidingOnly = restrictReads && !input.restrictWrites && (input.hidingOnly ?? false);
   if (restrictsAnything && abi === 0) {
     dropped.push("Landlock is not available on this kernel (ABI 0)");
+    if (hidingOnly) {
+      dropped.push("credential locations and other terminals stay readable without Landlock");
+    }
   } else if (restrictsAnything) {
     const missingFs = wantedFs & ~handledAccessFs;
     if (missingFs) {
@@ -236,7 +283,7 @@ export function planLandlock(input: LandlockInput): LandlockPlan {
     if (!scoped) {
       dropped.push(
         `signals${
-          input.restrictNetwork ? " and abstract UNIX sockets" : ""
+          wantedScope & LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET ? " and abstract UNIX sockets" : ""
         } are not scoped on Landlock ABI ${abi} (< 6)`,
       );
     }
@@ -251,27 +298,24 @@ export function planLandlock(input: LandlockInput): LandlockPlan {
   }
 
   const rules: LandlockRule[] = [];
-  const add = (target: LandlockPathInput | undefined, wanted: number) => {
-    if (!target) return;
+  const add = (target: LandlockPathInput, wanted: number) => {
     const access = maskRuleAccess(wanted, handledAccessFs, target.isDirectory);
-    if (access) rules.push({ path: target.path, access, rights: fsRightNames(access) });
+    if (access) {
+      const { path, dev, ino } = target;
+      rules.push({ path, access, rights: fsRightNames(access), dev, ino });
+    }
   };
   if (handledAccessFs) {
     const READ = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
     if (!restrictReads) {
-      add({ path: "/", isDirectory: true }, FS_READ_RIGHTS);
+      add(input.root, FS_READ_RIGHTS);
     } else {
       // Writing anywhere but reading only some places: everything but reading beneath /.
-      if (!input.restrictWrites) add({ path: "/", isDirectory: true }, FS_ALL_RIGHTS & ~READ);
+      if (!input.restrictWrites) add(input.root, FS_ALL_RIGHTS & ~READ);
+      for (const folder of input.listableFolders ?? []) add(folder, LANDLOCK_ACCESS_FS_READ_DIR);
       for (const root of input.readableRoots ?? []) add(root, FS_READ_RIGHTS);
     }
-    add(input.devices.null, FS_FILE_RIGHTS);
-    // /dev/tty keeps device ioctls for terminal programs; safe only because seccomp refuses
-    // TIOCSTI and TIOCLINUX, which would let the command type into the user's shell.
-    add(
-      input.devices.tty,
-      LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_IOCTL_DEV,
-    );
+    for (const device of input.devices) add(device.target, device.access);
     for (const root of input.writableRoots) {
       // No device nodes even in a writable root: as root, a block device node is a raw disk.
       add(root, FS_ALL_RIGHTS & ~(LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_BLOCK));
@@ -292,7 +336,7 @@ export function planLandlock(input: LandlockInput): LandlockPlan {
   }
 
   const apply = (handledAccessFs | handledAccessNet | scoped) !== 0;
-  const enforcement = (restrictFs && !handledAccessFs) || portsImpossible
+  const enforcement = (restrictFs && !hidingOnly && !handledAccessFs) || portsImpossible
     ? "none"
     : dropped.length
     ? "partial"

@@ -11,7 +11,8 @@ export type SimplePermissionName =
   | "disk-write-platform-user-temp-folder"
   | "disk-write-platform-global-temp-folder"
   | "disk-full-write-access"
-  | "network-full-access";
+  | "network-full-access"
+  | "network-unix-sockets";
 
 /** A permission that takes a folder. */
 export type FolderPermissionName = "disk-write-folder" | "disk-read-folder";
@@ -37,6 +38,7 @@ export const PERMISSION_NAMES: readonly string[] = [
   "network-full-access",
   "network-connect-tcp",
   "network-bind-tcp",
+  "network-unix-sockets",
 ];
 
 const FOLDER = new Set<string>(["disk-write-folder", "disk-read-folder"]);

@@ -7,15 +7,25 @@
 
 import { basename, dirname, isAbsolute, resolve } from "./_path.ts";
 import {
+  type FileIdentity,
+  FS_FILE_RIGHTS,
+  FS_READ_RIGHTS,
+  LANDLOCK_ACCESS_FS_IOCTL_DEV,
+  LANDLOCK_ACCESS_FS_READ_FILE,
+  LANDLOCK_ACCESS_FS_WRITE_FILE,
   LANDLOCK_SCOPE_SIGNAL,
+  type LandlockGrant,
   type LandlockPathInput,
   type LandlockPlan,
   planLandlock,
 } from "./landlock.ts";
+import { type EntryInfo, isWithin, planReadScope } from "./read_scope.ts";
+import { resolveSecrets } from "./secrets.ts";
 import { type CapabilityPlan, planCapabilities } from "./capabilities.ts";
 import { formatPermission } from "./permission.ts";
 import type { RunAs } from "./run_as.ts";
 import {
+  expandPath,
   ifExists,
   type PathHost,
   PolicyError,
@@ -23,6 +33,7 @@ import {
   systemPathHost,
 } from "./sandbox_policy.ts";
 import { planSeccomp, type SeccompArch, type SeccompPlan } from "./seccomp.ts";
+import type { ListenPolicy } from "./listen.ts";
 import { PLAN_VERSION } from "./_plan_version.ts";
 import { pathOf, programCandidates } from "./path_search.ts";
 
@@ -40,10 +51,33 @@ export const PLATFORM_READ_PATHS: readonly string[] = [
   "/libx32",
   "/etc",
   "/proc",
-  "/dev/zero",
-  "/dev/urandom",
-  "/dev/random",
 ];
+
+const READ = LANDLOCK_ACCESS_FS_READ_FILE;
+const READ_WRITE = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE;
+const TERMINAL = READ_WRITE | LANDLOCK_ACCESS_FS_IOCTL_DEV;
+
+/**
+ * The device nodes a command may use, granted by name: `/dev` itself is never read as a whole,
+ * since it holds other users' and sessions' terminals (`/dev/pts/*`: what is typed there),
+ * input devices and, for root, raw disks.
+ */
+export const DEVICE_GRANTS: readonly { path: string; access: number }[] = [
+  { path: "/dev/null", access: FS_FILE_RIGHTS },
+  { path: "/dev/zero", access: READ },
+  { path: "/dev/full", access: READ_WRITE },
+  { path: "/dev/random", access: READ },
+  { path: "/dev/urandom", access: READ },
+];
+
+/** Readable with full read: POSIX shared memory and semaphores (`shm_open`, `sem_open`). */
+const FULL_READ_DEVICE_FOLDERS: readonly string[] = ["/dev/shm"];
+
+/**
+ * Never granted reading as a whole (a command's program prefix included): every user's and
+ * process's shared folders, the kernel's views of processes and devices.
+ */
+const SHARED_FOLDERS: readonly string[] = ["/tmp", "/var/tmp", "/dev/shm", "/run", "/proc", "/dev"];
 
 /** Programs whose installation stays readable with restricted reads, so that they start. */
 export const STARTER_PROGRAMS: readonly string[] = ["sh", "python3", "node"];
@@ -64,17 +98,56 @@ export interface KernelFacts {
   effectiveCapabilities: readonly number[];
 }
 
-/** `PathHost` plus what the planner needs to mask rules. */
+/** `PathHost` plus what the planner needs to make and check rules. */
 export interface PlanHost extends PathHost {
-  /** Whether a path is a directory, or `undefined` when nothing is there. */
-  isDirectory(path: string): boolean | undefined;
+  /** What is at a path, symlinks followed; `undefined` when nothing is there. */
+  stat(path: string): EntryInfo | undefined;
+  /** What is at a path, a final symlink not followed; `undefined` when nothing is there. */
+  lstat(path: string): EntryInfo | undefined;
+  /** The names in a folder, or `undefined` when it cannot be listed. */
+  readDir(path: string): string[] | undefined;
+  /** The home folders of the machine's users (uid 1000 and up, `nobody` aside). @default none */
+  userHomes?(): string[];
+}
+
+function entryInfo(info: Deno.FileInfo): EntryInfo {
+  return {
+    isDirectory: info.isDirectory,
+    isSymlink: info.isSymlink,
+    dev: info.dev,
+    ino: info.ino ?? 0,
+  };
 }
 
 /** The host of the running process. */
 export const systemPlanHost: PlanHost = {
   ...systemPathHost,
-  isDirectory: (path: string) => ifExists(() => Deno.statSync(path).isDirectory),
+  stat: (path: string) => ifReadable(() => entryInfo(Deno.statSync(path))),
+  lstat: (path: string) => ifReadable(() => entryInfo(Deno.lstatSync(path))),
+  readDir: (path: string) =>
+    ifReadable(() => [...Deno.readDirSync(path)].map((entry) => entry.name)),
+  userHomes: () => {
+    try {
+      return Deno.readTextFileSync("/etc/passwd").split("\n").flatMap((line) => {
+        const [, , uid, , , home] = line.split(":");
+        const id = Number(uid);
+        return id >= 1000 && id !== 65534 && home?.startsWith("/") ? [home] : [];
+      });
+    } catch {
+      return [];
+    }
+  },
 };
+
+/** A lookup that may also be refused (a folder the caller cannot enter): `undefined` then. */
+function ifReadable<T>(lookup: () => T): T | undefined {
+  try {
+    return ifExists(lookup);
+  } catch (error) {
+    if (error instanceof Deno.errors.PermissionDenied) return undefined;
+    throw error;
+  }
+}
 
 /** What to run. */
 export interface CommandSpec {
@@ -86,6 +159,13 @@ export interface CommandSpec {
   env: Readonly<Record<string, string>>;
   /** Another identity to run it with (root only). @default undefined (the caller's) */
   runAs?: RunAs;
+  /**
+   * The terminal the command is given: the device nodes of its standard streams that are
+   * terminals, and whether it keeps the caller's controlling terminal (`/dev/tty`; in place
+   * only: a supervised command starts a session of its own).
+   * @default undefined (no terminal)
+   */
+  terminal?: { devices: readonly string[]; controlling: boolean };
 }
 
 /**
@@ -104,6 +184,8 @@ export interface SandboxPlan {
   argv: string[];
   /** The canonical working folder. */
   cwd: string;
+  /** The working folder's file: the child refuses to run anywhere else. */
+  cwdIdentity: FileIdentity;
   /** The command's environment, as `KEY=VALUE` strings for `envp`. */
   env: string[];
   /** The policy's permissions as a user types them. */
@@ -112,12 +194,21 @@ export interface SandboxPlan {
   writableRoots: string[];
   /** With restricted reads: what may be read, canonical (empty with `disk-full-read-access`). */
   readableRoots: string[];
+  /** What is read nowhere beneath: credential locations, canonical (`/dev` is never read whole). */
+  hidden: string[];
+  /** What `--show` made readable again inside a hidden location. */
+  shown: string[];
   /** The identity the command runs with, or `null` to keep the caller's. */
   runAs: RunAs | null;
   /** Whether the child sets `PR_SET_NO_NEW_PRIVS`; always, when anything is restricted. */
   noNewPrivs: boolean;
   /** The Landlock ruleset. */
   landlock: LandlockPlan;
+  /**
+   * With `listen` handed to the supervisor (`seccomp.notify`): what it may perform for the
+   * command; `null` otherwise.
+   */
+  listen: ListenPolicy | null;
   /** The seccomp filter, or `null` when nothing is restricted. */
   seccomp: SeccompPlan | null;
   /** The capabilities the command keeps, or `null` when nothing is restricted. */
@@ -182,9 +273,10 @@ export function planSandbox(
       `Running as ${command.runAs.spec} needs root (this process runs as uid ${kernel.uid})`,
     );
   }
-  const wantedCwd = isAbsolute(command.cwd) ? command.cwd : resolve(command.cwd);
+  const wantedCwd = expandPath(command.cwd, resolve("."), host, "Working folder");
   const cwd = host.realPath(wantedCwd);
-  if (cwd === undefined || host.isDirectory(cwd) !== true) {
+  const cwdInfo = cwd === undefined ? undefined : host.stat(cwd);
+  if (cwd === undefined || cwdInfo?.isDirectory !== true) {
     throw new PolicyError(
       "missing-folder",
       command.cwd,
@@ -194,67 +286,118 @@ export function planSandbox(
   const restrictWrites = !policy.hasFullDiskWriteAccess();
   const restrictReads = !policy.hasFullDiskReadAccess();
   const restrictNetwork = !policy.hasFullNetworkAccess();
+  const restrictUnix = !policy.hasUnixSockets();
   const writableRoots = restrictWrites ? policy.getWritableRootsWithCwd(cwd, host) : [];
+  const readFolders = policy.getReadableRoots(cwd, host);
   // Markers a command (or a build script) can test; the network one as in Codex.
   const env: Record<string, string> = { ...command.env, LLMX_SANDBOX: "1" };
   if (restrictNetwork) env.LLMX_SANDBOX_NETWORK_DISABLED = "1";
-  if (restrictReads && cwd === "/") {
-    // The cwd is readable: in / that would silently be full read access.
+  const home = homeOf(host);
+  if (restrictReads && (cwd === "/" || (home !== undefined && isWithin(home, cwd)))) {
+    // The cwd is readable: in / (or above the home folder) that would silently be most of it.
     throw new PolicyError(
       "filesystem-root",
       command.cwd,
-      "The working folder / would make everything readable; ask for disk-full-read-access " +
-        "or run in another folder",
+      `The working folder ${cwd} would make ${
+        cwd === "/" ? "everything" : "your home folder"
+      } readable; ask for full read or run in a project folder`,
     );
   }
+  const secrets = resolveSecrets({
+    homes: unique([...(home ? [home] : []), ...(host.realPath("/root") ? ["/root"] : [])]),
+    otherHomes: kernel.uid === 0 ? otherHomes(host, home, [cwd, ...writableRoots]) : [],
+    hide: policy.hide.map((path) => expandPath(path, cwd, host, "Hidden path")),
+    show: policy.show.map((path) => expandPath(path, cwd, host, "Shown path")),
+  }, host);
+  refuseHiddenConflicts(secrets.hidden, writableRoots, "writable root");
+  refuseHiddenConflicts(secrets.hidden, readFolders, "readable folder", true);
+
   const envEntries = envList(env);
   const commandPath = pathOf(envEntries);
   const readableRoots = restrictReads
     ? unique([
       ...PLATFORM_READ_PATHS.flatMap((path) => host.realPath(path) ?? []),
       cwd,
-      ...policy.getReadableRoots(cwd, host),
+      ...readFolders,
       ...programRoots(command.argv[0], commandPath, cwd, host, false),
       ...STARTER_PROGRAMS.flatMap((program) => programRoots(program, commandPath, cwd, host, true)),
     ])
     : [];
-  const tcpPorts = policy.getTcpPorts();
-  const describe = (path: string): LandlockPathInput | undefined => {
-    const isDirectory = host.isDirectory(path);
-    return isDirectory === undefined ? undefined : { path, isDirectory };
+  const restricted = restrictWrites || restrictReads || restrictNetwork || restrictUnix ||
+    secrets.hidden.length > 0;
+  const identify = (path: string): LandlockPathInput | undefined => {
+    const real = host.realPath(path);
+    const info = real === undefined ? undefined : host.stat(real);
+    return info === undefined
+      ? undefined
+      : { path: real!, isDirectory: info.isDirectory, dev: info.dev, ino: info.ino };
   };
+  const root = identify("/")!;
+  // Never read as a whole: other terminals live in /dev. What a command needs is granted by name.
+  const holes = unique([
+    ...secrets.hidden,
+    ...(restricted && host.realPath("/dev") ? ["/dev"] : []),
+  ]);
+  const scope = planReadScope(
+    [
+      ...(restrictReads ? readableRoots : ["/"]).flatMap((path) => identify(path) ?? []),
+      ...secrets.shown.flatMap((path) => identify(path) ?? []),
+    ],
+    holes,
+    host,
+  );
+  const devices: LandlockGrant[] = [
+    ...DEVICE_GRANTS.flatMap(({ path, access }) => grant(identify(path), access)),
+    ...(restrictReads ? [] : FULL_READ_DEVICE_FOLDERS)
+      .flatMap((path) => grant(identify(path), FS_READ_RIGHTS)),
+    ...(command.terminal?.controlling ? grant(identify("/dev/tty"), TERMINAL) : []),
+    ...(command.terminal?.devices ?? []).flatMap((path) => grant(identify(path), TERMINAL)),
+  ];
+  const tcpPorts = policy.getTcpPorts();
   const landlock = planLandlock({
     abi: kernel.landlockAbi,
     restrictWrites,
     restrictNetwork,
-    writableRoots: writableRoots.map((path) => ({ path, isDirectory: host.isDirectory(path)! })),
-    devices: { null: describe("/dev/null"), tty: describe("/dev/tty") },
-    restrictReads,
-    readableRoots: readableRoots.flatMap((path) => describe(path) ?? []),
+    scopeAbstractUnix: restrictUnix,
+    root,
+    writableRoots: writableRoots.flatMap((path) => identify(path) ?? []),
+    devices,
+    restrictReads: restricted && (restrictReads || holes.length > 0),
+    hidingOnly: !restrictReads,
+    readableRoots: scope.readable,
+    listableFolders: scope.listable,
     tcpPorts,
   });
-  const restricted = restrictWrites || restrictReads || restrictNetwork;
   const uid = command.runAs?.uid ?? kernel.uid;
+  const seccomp = restricted
+    ? planSeccomp({
+      arch: kernel.arch,
+      restrictNetwork,
+      restrictUnix,
+      rootSetIdBits: uid === 0 && restrictWrites,
+      tcp: { connect: tcpPorts.connect.length > 0, bind: tcpPorts.bind.length > 0 },
+      // What Landlock keeps inside needs no row; what it does not, seccomp refuses.
+      ptraceScoped: landlock.apply,
+      signalsScoped: (landlock.scoped & LANDLOCK_SCOPE_SIGNAL) !== 0,
+    })
+    : null;
   return {
     version: PLAN_VERSION,
     argv: [...command.argv],
     cwd,
+    cwdIdentity: { dev: cwdInfo.dev, ino: cwdInfo.ino },
     env: envEntries,
     permissions: policy.permissions.map(formatPermission),
     writableRoots,
     readableRoots,
+    hidden: secrets.hidden,
+    shown: secrets.shown,
     runAs: command.runAs ? { ...command.runAs, groups: [...command.runAs.groups] } : null,
     noNewPrivs: restricted,
     landlock,
-    seccomp: restricted
-      ? planSeccomp({
-        arch: kernel.arch,
-        restrictNetwork,
-        tcp: { connect: tcpPorts.connect.length > 0, bind: tcpPorts.bind.length > 0 },
-        // What Landlock keeps inside needs no row; what it does not, seccomp refuses.
-        ptraceScoped: landlock.apply,
-        signalsScoped: (landlock.scoped & LANDLOCK_SCOPE_SIGNAL) !== 0,
-      })
+    seccomp,
+    listen: seccomp?.notify.includes("listen")
+      ? { unix: !restrictUnix, ports: tcpPorts.bind }
       : null,
     capabilities: restricted
       ? planCapabilities({
@@ -272,6 +415,55 @@ export function planSandbox(
   };
 }
 
+function grant(target: LandlockPathInput | undefined, access: number): LandlockGrant[] {
+  return target === undefined ? [] : [{ target, access }];
+}
+
+/** The caller's home folder, canonical, when `$HOME` names one. */
+function homeOf(host: PlanHost): string | undefined {
+  const home = host.home?.();
+  return home && isAbsolute(home) ? host.realPath(home) : undefined;
+}
+
+/**
+ * Other users' home folders, hidden as a whole from a command run by root; a home that holds the
+ * working folder or a writable root is the command's to work in, and keeps only its credential
+ * locations hidden (as the caller's own).
+ */
+function otherHomes(host: PlanHost, home: string | undefined, used: readonly string[]): string[] {
+  return unique((host.userHomes?.() ?? []).flatMap((path) => host.realPath(path) ?? []))
+    .filter((path) =>
+      path !== "/" && (home === undefined || !isWithin(home, path)) &&
+      !used.some((place) => isWithin(place, path))
+    );
+}
+
+/**
+ * Refuses a root that holds a hidden location, or lies inside one: writing implies reading (and a
+ * read folder named inside a hidden one asks for what is hidden). `--show` settles it.
+ */
+function refuseHiddenConflicts(
+  hidden: readonly string[],
+  roots: readonly string[],
+  what: string,
+  insideOnly = false,
+): void {
+  for (const root of roots) {
+    const conflict = hidden.find((path) =>
+      isWithin(root, path) || (!insideOnly && isWithin(path, root))
+    );
+    if (conflict === undefined) continue;
+    const where = isWithin(root, conflict)
+      ? `lies inside the hidden location ${conflict}`
+      : `holds the hidden location ${conflict} (writing implies reading)`;
+    throw new PolicyError(
+      "hidden-conflict",
+      root,
+      `The ${what} ${root} ${where}; to make it readable, pass --show ${conflict}`,
+    );
+  }
+}
+
 /** Sorted: the same environment always makes the same plan (Deno's toObject() order varies). */
 function envList(env: Readonly<Record<string, string>>): string[] {
   return Object.entries(env).map(([key, value]) => `${key}=${value}`).sort();
@@ -282,12 +474,13 @@ function unique(paths: readonly string[]): string[] {
 }
 
 /**
- * What must stay readable for a program to start with restricted reads, for where `PATH`
- * finds it and for what that resolves to. For `sh`, `python3` and `node` (`starter`): their
- * installation prefix (`/opt/x/bin/p` gives `/opt/x`, a pyenv shim `~/.pyenv/shims/python3`
- * gives `~/.pyenv`), never `/` or the home folder itself. For the command's own program the
- * same outside the home folder; inside it only the program's file, since a prefix there
- * (`~/.cargo`) holds the user's credentials.
+ * What must stay readable for a program to start with restricted reads, decided on where the
+ * program really is (symlinks resolved: the command names it, so its path proves nothing). For
+ * `sh`, `python3` and `node` (`starter`): their installation prefix (`/opt/x/bin/p` gives
+ * `/opt/x`, a pyenv shim `~/.pyenv/shims/python3` gives `~/.pyenv`). For the command's own
+ * program the same outside the home folders; inside one only the program's file, since a prefix
+ * there (`~/.cargo`) holds the user's credentials. Never `/`, a home folder or one of its
+ * ancestors, a shared folder (`/tmp`, `/run`, ...) or anything in one: there only the file.
  */
 function programRoots(
   program: string,
@@ -298,22 +491,20 @@ function programRoots(
 ): string[] {
   const found = programCandidates(program, path)
     .map((candidate) => isAbsolute(candidate) ? candidate : resolve(cwd, candidate))
-    .find((candidate) => host.isDirectory(candidate) === false);
-  if (found === undefined) return [];
-  const home = host.home?.();
-  const real = host.realPath(found);
-  const underHome = (candidate: string) =>
-    home !== undefined && (candidate === home || candidate.startsWith(`${home}/`));
+    .find((candidate) => host.stat(candidate)?.isDirectory === false);
+  const real = found === undefined ? undefined : host.realPath(found);
+  // A file of /proc is a view of a process, not a program's installation.
+  if (real === undefined || isWithin(real, "/proc")) return [];
+  const home = homeOf(host);
+  const homes = unique(["/root", "/home", ...(home ? [home] : [])]);
+  const private_ = SHARED_FOLDERS.some((folder) => isWithin(real, folder)) ||
+    (!starter && homes.some((folder) => isWithin(real, folder)));
+  if (private_) return [real];
   const tooWide = (candidate: string) =>
-    candidate === "/" ||
-    (home !== undefined && (home === candidate || home.startsWith(`${candidate}/`)));
-  return unique([found, ...(real ? [real] : [])].map((file) => {
-    if (!starter && underHome(file)) return file;
-    const folder = dirname(file);
-    const prefix = ["bin", "sbin", "shims"].includes(basename(folder)) ? dirname(folder) : folder;
-    if (!tooWide(prefix)) return host.realPath(prefix) ?? prefix;
-    return tooWide(folder) ? file : folder;
-  }));
+    [...homes, ...SHARED_FOLDERS].some((folder) => isWithin(folder, candidate));
+  const folder = dirname(real);
+  const prefix = ["bin", "sbin", "shims"].includes(basename(folder)) ? dirname(folder) : folder;
+  return [[prefix, folder].find((candidate) => !tooWide(candidate)) ?? real];
 }
 
 function validateCommand(command: CommandSpec): void {

@@ -131,8 +131,10 @@ export function buildProbeReport(facts: SystemFacts): ProbeReport {
     abi: facts.landlockAbi,
     restrictWrites: true,
     restrictNetwork: true,
+    root: { path: "/", isDirectory: true, dev: 0, ino: 0 },
     writableRoots: [],
-    devices: {},
+    devices: [],
+    restrictReads: true,
   });
   const dropped = [...landlock.dropped];
   if (!seccompAvailable) dropped.push("seccomp filters are not available: no network restriction");

@@ -5,7 +5,13 @@
  */
 
 import { isAbsolute, resolve } from "./_path.ts";
-import { formatPermission, parsePermission, type SandboxPermission } from "./permission.ts";
+import {
+  formatPermission,
+  InvalidPermissionError,
+  parsePermission,
+  type SandboxPermission,
+} from "./permission.ts";
+import { supervisesListen } from "./seccomp.ts";
 
 /** What `getWritableRootsWithCwd` needs from the system, so that the policy stays pure. */
 export interface PathHost {
@@ -21,8 +27,12 @@ export interface PathHost {
 export type PolicyErrorKind =
   | "missing-folder"
   | "filesystem-root"
+  | "hidden-conflict"
+  | "invalid-path"
   | "invalid-command"
-  | "invalid-run-as";
+  | "invalid-run-as"
+  | "root-full-write"
+  | "self-protection";
 
 /**
  * Thrown when a policy or a command cannot be planned: nothing runs.
@@ -98,12 +108,21 @@ export function ifExists<T>(lookup: () => T): T | undefined {
 export class SandboxPolicy {
   /** The permissions, without duplicates, in the order first given. */
   readonly permissions: readonly SandboxPermission[];
+  /** Paths hidden beyond the built-in credential locations (`--hide`), as given. */
+  readonly hide: readonly string[];
+  /** Built-in hidden locations made readable again (`--show`), as given. */
+  readonly show: readonly string[];
 
   /**
    * Makes a policy of exactly these permissions (duplicates merged).
    * @param permissions Permissions in either form `parsePermission` accepts, or already parsed.
+   * @param paths What to hide beyond the built-in credential locations, and which of those to
+   * show; `~`, relative and absolute paths as for folders.
    */
-  constructor(permissions: Iterable<SandboxPermission | string | Record<string, unknown>> = []) {
+  constructor(
+    permissions: Iterable<SandboxPermission | string | Record<string, unknown>> = [],
+    paths: { hide?: readonly string[]; show?: readonly string[] } = {},
+  ) {
     const seen = new Map<string, SandboxPermission>();
     for (const value of permissions) {
       // Already-parsed values are checked too: a library caller's object is untrusted input.
@@ -112,6 +131,24 @@ export class SandboxPolicy {
       if (!seen.has(key)) seen.set(key, Object.freeze({ ...permission }));
     }
     this.permissions = Object.freeze([...seen.values()]);
+    const list = (what: string, value: unknown): readonly string[] => {
+      if (value === undefined) return Object.freeze([]);
+      if (!Array.isArray(value) || value.some((path) => typeof path !== "string" || path === "")) {
+        throw new InvalidPermissionError(value, `${what} must be a list of paths`);
+      }
+      return Object.freeze([...new Set(value as string[])]);
+    };
+    this.hide = list("hide", paths.hide);
+    this.show = list("show", paths.show);
+  }
+
+  /**
+   * The same permissions with other hidden and shown paths.
+   * @param paths What to hide and show.
+   * @returns A new policy.
+   */
+  withPaths(paths: { hide?: readonly string[]; show?: readonly string[] }): SandboxPolicy {
+    return new SandboxPolicy(this.permissions, paths);
   }
 
   /**
@@ -173,6 +210,15 @@ export class SandboxPolicy {
    */
   hasFullNetworkAccess(): boolean {
     return this.#has("network-full-access");
+  }
+
+  /**
+   * Whether the policy grants UNIX sockets: connecting to named and abstract ones outside
+   * (agents, daemons), which no other permission opens.
+   * @returns `true` with `network-unix-sockets`.
+   */
+  hasUnixSockets(): boolean {
+    return this.#has("network-unix-sockets");
   }
 
   /**
@@ -241,6 +287,20 @@ export class SandboxPolicy {
   }
 
   /**
+   * Whether a command under this policy must run supervised: its `listen()` calls are answered
+   * by the supervisor (see `supervisesListen`).
+   * @returns `true` with TCP ports and `network-bind-tcp` or `network-unix-sockets`.
+   */
+  needsSupervisor(): boolean {
+    const ports = this.getTcpPorts();
+    return supervisesListen({
+      restrictNetwork: !this.hasFullNetworkAccess(),
+      restrictUnix: !this.hasUnixSockets(),
+      tcp: { connect: ports.connect.length > 0, bind: ports.bind.length > 0 },
+    });
+  }
+
+  /**
    * The TCP ports the policy lets the command connect to and bind, when the rest of the
    * network stays closed (`network-connect-tcp`, `network-bind-tcp`).
    * @returns Sorted ports, without duplicates.
@@ -259,6 +319,38 @@ export class SandboxPolicy {
 }
 
 /**
+ * A path as a user gives it, made absolute: `~` and `~/…` expand to `$HOME`, a relative path is
+ * joined to `base` (a canonical folder). Nothing is looked up, and `..` is left for the kernel.
+ * @param path The path as given.
+ * @param base The folder relative paths are resolved against.
+ * @param host Where `$HOME` comes from.
+ * @param what What the path is, for messages (`Writable folder`).
+ * @returns The absolute path.
+ * @throws {PolicyError} `invalid-path` for an empty path or one with a NUL byte, `missing-folder`
+ * for `~` without `$HOME`.
+ */
+export function expandPath(path: string, base: string, host: PathHost, what: string): string {
+  if (path === "" || path.includes("\0")) {
+    throw new PolicyError("invalid-path", path, `${what} ${JSON.stringify(path)} is not a path`);
+  }
+  let expanded = path;
+  if (path === "~" || path.startsWith("~/")) {
+    const home = host.home?.();
+    if (!home || !isAbsolute(home)) {
+      throw new PolicyError(
+        "missing-folder",
+        path,
+        `${what} ${path} needs $HOME, which is ${home ? `not absolute (${home})` : "not set"}`,
+      );
+    }
+    expanded = home + path.slice(1);
+  }
+  // Joined, not normalised: `..` after a symlink is the kernel's to resolve, not the text's.
+  if (isAbsolute(expanded)) return expanded;
+  return base === "/" ? `/${expanded}` : `${base}/${expanded}`;
+}
+
+/**
  * Expands `~`, resolves relative paths against `base`, canonicalises once and merges
  * duplicates: paths as users give them. Missing optional folders are skipped.
  */
@@ -270,23 +362,12 @@ function resolveFolders(
 ): string[] {
   const roots: string[] = [];
   for (const { path, optional, what } of wanted) {
-    let expanded = path;
-    if (path === "~" || path.startsWith("~/")) {
-      const home = host.home?.();
-      if (!home) {
-        throw new PolicyError(
-          "missing-folder",
-          path,
-          `${what} ${path} needs $HOME, which is not set`,
-        );
-      }
-      expanded = home + path.slice(1);
-    }
-    const absolute = isAbsolute(expanded) ? expanded : resolve(base, expanded);
+    const absolute = expandPath(path, base, host, what);
     const real = host.realPath(absolute);
     if (real === undefined) {
       if (optional) continue;
-      throw new PolicyError("missing-folder", path, `${what} does not exist: ${path}`);
+      const shown = absolute === path ? path : `${path} (${absolute})`;
+      throw new PolicyError("missing-folder", path, `${what} does not exist: ${shown}`);
     }
     if (writable && real === "/") {
       throw new PolicyError(

@@ -8,12 +8,14 @@
 // Constants from include/uapi/linux/seccomp.h, audit.h, filter.h, socket.h and asm/ioctls.h.
 export const SECCOMP_RET_KILL_PROCESS = 0x80000000;
 export const SECCOMP_RET_ERRNO = 0x00050000;
+export const SECCOMP_RET_USER_NOTIF = 0x7fc00000;
 export const SECCOMP_RET_ALLOW = 0x7fff0000;
 export const AUDIT_ARCH_X86_64 = 0xc000003e;
 export const AUDIT_ARCH_AARCH64 = 0xc00000b7;
 export const AUDIT_ARCH_I386 = 0x40000003;
 export const X32_SYSCALL_BIT = 0x40000000;
 export const EPERM = 1;
+export const ENOSYS = 38;
 export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -25,6 +27,9 @@ export const SOCK_SEQPACKET = 5;
 export const SOCK_TYPE_MASK = 0xf;
 export const IPPROTO_TCP = 6;
 export const MSG_FASTOPEN = 0x20000000;
+export const O_CREAT = 0o100;
+export const O_TMPFILE_BIT = 0o20000000;
+export const S_ISUID_ISGID = 0o6000;
 export const TIOCSTI = 0x5412;
 export const TIOCLINUX = 0x541c;
 
@@ -48,7 +53,29 @@ export type SeccompArch = "x86_64" | "aarch64";
 /** Syscall numbers per architecture, for every syscall the filter names. */
 export const SYSCALL_NUMBERS: Record<SeccompArch, Record<string, number>> = {
   x86_64: {
+    open: 2,
     ioctl: 16,
+    shmget: 29,
+    shmat: 30,
+    shmctl: 31,
+    clone3: 435,
+    semget: 64,
+    semop: 65,
+    semctl: 66,
+    msgget: 68,
+    msgsnd: 69,
+    msgrcv: 70,
+    msgctl: 71,
+    creat: 85,
+    chmod: 90,
+    fchmod: 91,
+    mknod: 133,
+    semtimedop: 220,
+    openat: 257,
+    mknodat: 259,
+    fchmodat: 268,
+    openat2: 437,
+    fchmodat2: 452,
     kill: 62,
     ptrace: 101,
     add_key: 248,
@@ -74,6 +101,24 @@ export const SYSCALL_NUMBERS: Record<SeccompArch, Record<string, number>> = {
   },
   aarch64: {
     ioctl: 29,
+    mknodat: 33,
+    fchmod: 52,
+    fchmodat: 53,
+    openat: 56,
+    msgget: 186,
+    msgctl: 187,
+    msgrcv: 188,
+    msgsnd: 189,
+    semget: 190,
+    semctl: 191,
+    semtimedop: 192,
+    semop: 193,
+    shmget: 194,
+    shmctl: 195,
+    shmat: 196,
+    clone3: 435,
+    openat2: 437,
+    fchmodat2: 452,
     ptrace: 117,
     kill: 129,
     add_key: 217,
@@ -99,6 +144,9 @@ export const SYSCALL_NUMBERS: Record<SeccompArch, Record<string, number>> = {
   },
 };
 
+/** Syscalls only some architectures have: rows for them are left out where they do not exist. */
+const LEGACY = new Set(["open", "creat", "chmod", "mknod"]);
+
 /** The `AUDIT_ARCH_*` value each architecture's native syscalls report. */
 export const AUDIT_ARCH: Record<SeccompArch, number> = {
   x86_64: AUDIT_ARCH_X86_64,
@@ -113,14 +161,19 @@ export type ArgCondition =
   | { arg: number; op: "eq" | "ne"; value: number; mask?: number }
   | { arg: number; op: "nonzero64" };
 
-/** One row of the filter: when `syscall` is called and every condition holds, fail with errno. */
+/**
+ * One row of the filter: when `syscall` is called and every condition holds, fail with errno,
+ * or (with `notify`) let the supervisor decide (`SECCOMP_RET_USER_NOTIF`).
+ */
 export interface SeccompRule {
   /** The syscall's name, looked up in `SYSCALL_NUMBERS`. */
   syscall: string;
   /** All must hold; none means always. */
   when: ArgCondition[];
-  /** The errno returned instead of running the syscall. */
+  /** The errno returned instead of running the syscall (ignored with `notify`). */
   errno: number;
+  /** The supervisor decides (and performs the call itself when it allows it). @default false */
+  notify?: boolean;
   /** The threat this row closes, in one line, for `--explain` and for reviewers. */
   why: string;
 }
@@ -129,6 +182,18 @@ export interface SeccompRule {
 export interface SeccompRuleOptions {
   /** Whether the network is restricted (no `network-full-access`). */
   restrictNetwork: boolean;
+  /**
+   * Whether UNIX sockets to the outside are refused (no `network-unix-sockets`): with the
+   * network allowed, no `AF_UNIX` socket may be made (a connect cannot be told apart by family).
+   * @default true
+   */
+  restrictUnix?: boolean;
+  /**
+   * Whether the command runs as root under a restricted policy: then it may not set the
+   * set-user-ID or set-group-ID bit on any file (the next user to run it would run it as root).
+   * @default false
+   */
+  rootSetIdBits?: boolean;
   /** With the network restricted: whether some TCP ports may be connected to or bound. */
   tcp?: TcpAllowance;
   /**
@@ -182,6 +247,24 @@ export interface SeccompPlan {
   refused: string[];
   /** The compiled program. */
   program: BpfInstruction[];
+  /**
+   * The syscalls the supervisor decides (user notification): such a plan runs only under a
+   * supervisor, which must take the filter's listener from the child.
+   */
+  notify: string[];
+}
+
+/**
+ * Whether the filter hands `listen()` to a supervisor: with TCP ports open, a TCP socket that
+ * could listen (`network-bind-tcp`, or `network-unix-sockets`, whose listen cannot be told apart
+ * from a TCP one's) must be looked at first. Such a policy runs only supervised.
+ * @param options What is restricted.
+ * @returns `true` when `listen` is a user-notification row.
+ */
+export function supervisesListen(options: SeccompRuleOptions): boolean {
+  const tcp = options.tcp ?? { connect: false, bind: false };
+  return options.restrictNetwork && (tcp.connect || tcp.bind) &&
+    (tcp.bind || !(options.restrictUnix ?? true));
 }
 
 /**
@@ -206,8 +289,8 @@ export function seccompRules(options: SeccompRuleOptions): SeccompRule[] {
       why: "TIOCLINUX can paste the console selection into its input, like TIOCSTI",
     },
   ];
-  const deny = (syscall: string, why: string, when: ArgCondition[] = []) =>
-    rules.push({ syscall, when, errno: EPERM, why });
+  const deny = (syscall: string, why: string, when: ArgCondition[] = [], errno = EPERM) =>
+    rules.push({ syscall, when, errno, why });
   // The kernel keyrings live outside the filesystem, where Landlock cannot see them.
   deny(
     "keyctl",
@@ -215,6 +298,63 @@ export function seccompRules(options: SeccompRuleOptions): SeccompRule[] {
   );
   deny("add_key", "adds keys to keyrings shared with the user's other processes");
   deny("request_key", "asks the kernel (and its upcall helpers) for keys by description");
+  // clone3 takes its flags in a struct seccomp cannot read; CLONE_INTO_CGROUP with a descriptor
+  // of another cgroup (O_PATH is not checked by Landlock) would put a child out of the kill
+  // cgroup's reach. ENOSYS: libc falls back to clone, whose flags hold no cgroup.
+  deny(
+    "clone3",
+    "CLONE_INTO_CGROUP starts a child in another cgroup, out of reach of the timeout's kill",
+    [],
+    ENOSYS,
+  );
+  // System V IPC has no path for Landlock to check: shared memory, queues and semaphores of
+  // processes outside are reachable by key or id, and what the command makes outlives it.
+  for (
+    const [syscall, what] of [
+      ["shmget", "finds or makes a shared-memory segment by key"],
+      ["shmat", "attaches another process's shared memory by id, to read or overwrite it"],
+      ["shmctl", "removes or changes others' segments"],
+      ["msgget", "finds or makes a message queue by key"],
+      ["msgsnd", "sends into another process's message queue"],
+      ["msgrcv", "takes messages out of another process's queue"],
+      ["msgctl", "removes or changes others' queues"],
+      ["semget", "finds or makes a semaphore set by key"],
+      ["semop", "operates another process's semaphores"],
+      ["semtimedop", "operates another process's semaphores"],
+      ["semctl", "removes or changes others' semaphore sets"],
+    ] as const
+  ) deny(syscall, `System V IPC, out of Landlock's sight: ${what}`);
+  if (options.rootSetIdBits) {
+    // As root the command owns most files, so Landlock (paths) and capabilities (ownership)
+    // do not stop a chmod of root's own files; a set-user-ID root program made that way runs
+    // as root for the next local user.
+    const setId = (arg: number): ArgCondition => ({
+      arg,
+      op: "ne",
+      value: 0,
+      mask: S_ISUID_ISGID,
+    });
+    const why = "as root, sets the set-user-ID or set-group-ID bit: a root program for anyone";
+    deny("chmod", why, [setId(1)]);
+    deny("fchmod", why, [setId(1)]);
+    deny("fchmodat", why, [setId(2)]);
+    deny("fchmodat2", why, [setId(2)]);
+    const created = "as root, creates a file with the set-user-ID or set-group-ID bit";
+    deny("creat", created, [setId(1)]);
+    deny("mknod", created, [setId(1)]);
+    deny("mknodat", created, [setId(2)]);
+    for (const bit of [O_CREAT, O_TMPFILE_BIT]) {
+      const creating = (arg: number): ArgCondition => ({ arg, op: "ne", value: 0, mask: bit });
+      deny("open", created, [creating(1), setId(2)]);
+      deny("openat", created, [creating(2), setId(3)]);
+    }
+    deny(
+      "openat2",
+      "as root, its mode is in a struct seccomp cannot read; ENOSYS: libc falls back to openat",
+      [],
+      ENOSYS,
+    );
+  }
   // Other processes. A Landlock domain already refuses ptrace-class access to every process
   // outside it, and allows it inside (strace, gdb, and LeakSanitizer, which ptraces its own
   // threads, keep working). seccomp cannot tell inside from outside by pid, so these rows are
@@ -254,58 +394,106 @@ export function seccompRules(options: SeccompRuleOptions): SeccompRule[] {
         "such as Go fall back to kill)",
     );
   }
-  if (!options.restrictNetwork) return rules;
+  const restrictUnix = options.restrictUnix ?? true;
   // The type argument carries SOCK_NONBLOCK and SOCK_CLOEXEC above the type itself.
   const notStreamOrSeqpacket: ArgCondition[] = [
     { arg: 1, op: "ne", value: SOCK_STREAM, mask: SOCK_TYPE_MASK },
     { arg: 1, op: "ne", value: SOCK_SEQPACKET, mask: SOCK_TYPE_MASK },
   ];
+  const unixPairs = () => {
+    deny("socketpair", "only AF_UNIX pairs exist; refuse the rest outright", [
+      { arg: 0, op: "ne", value: AF_UNIX },
+    ]);
+    if (restrictUnix) {
+      deny(
+        "socketpair",
+        "a datagram pair still sends to any named address given to sendmsg; stream pairs cannot",
+        notStreamOrSeqpacket,
+      );
+    }
+  };
+  if (!options.restrictNetwork) {
+    if (!restrictUnix) return rules;
+    // The network, but not the machine's daemons: connect cannot be told apart by family, so
+    // no AF_UNIX socket may exist (pairs excepted), and io_uring could make one.
+    deny(
+      "socket",
+      "an AF_UNIX socket connects to any daemon's socket (docker, D-Bus, agents): not the network",
+      [{ arg: 0, op: "eq", value: AF_UNIX }],
+    );
+    unixPairs();
+    denyIoUring(deny);
+    return rules;
+  }
   const tcp = options.tcp ?? { connect: false, bind: false };
   const tcpMode = tcp.connect || tcp.bind;
   if (!tcpMode) {
     deny("socket", "a socket of any family but AF_UNIX reaches a network (IP, netlink, packet)", [
       { arg: 0, op: "ne", value: AF_UNIX },
     ]);
-    deny(
-      "socket",
-      "an AF_UNIX datagram socket can send to a path or abstract name outside (journald, /dev/log)",
-      notStreamOrSeqpacket,
-    );
+    if (restrictUnix) {
+      deny(
+        "socket",
+        "an AF_UNIX datagram socket can send to a path or abstract name outside (journald, /dev/log)",
+        notStreamOrSeqpacket,
+      );
+    }
   } else {
+    const families = [
+      { arg: 0, op: "ne", value: AF_INET },
+      { arg: 0, op: "ne", value: AF_INET6 },
+      ...(restrictUnix ? [] : [{ arg: 0, op: "ne", value: AF_UNIX }]),
+    ] as ArgCondition[];
     deny(
       "socket",
       "with TCP ports open, only TCP sockets may exist: an AF_UNIX one could connect to any " +
         "socket path, other families reach the network",
-      [{ arg: 0, op: "ne", value: AF_INET }, { arg: 0, op: "ne", value: AF_INET6 }],
+      families,
     );
+    const inet: ArgCondition[] = restrictUnix ? [] : [{ arg: 0, op: "ne", value: AF_UNIX }];
     deny("socket", "UDP and raw sockets are not covered by Landlock's TCP port rules", [
+      ...inet,
       { arg: 1, op: "ne", value: SOCK_STREAM, mask: SOCK_TYPE_MASK },
     ]);
     deny("socket", "MPTCP and SCTP stream sockets bypass Landlock's TCP port rules", [
+      ...inet,
       { arg: 2, op: "ne", value: 0 },
       { arg: 2, op: "ne", value: IPPROTO_TCP },
     ]);
   }
-  deny("socketpair", "only AF_UNIX pairs exist; refuse the rest outright", [
-    { arg: 0, op: "ne", value: AF_UNIX },
-  ]);
-  deny(
-    "socketpair",
-    "a datagram pair still sends to any named address given to sendmsg; stream pairs cannot",
-    notStreamOrSeqpacket,
-  );
-  if (!tcp.connect) {
+  unixPairs();
+  // With UNIX sockets granted, connect and bind reach only AF_UNIX sockets or TCP ones whose
+  // ports Landlock checks; otherwise connect and bind open nothing that is granted.
+  if (!tcp.connect && restrictUnix) {
     deny("connect", "connect reaches a listener outside (TCP, or a UNIX socket path or name)");
   }
-  if (!tcp.bind) {
+  if (!tcp.bind && restrictUnix) {
     deny("bind", "bind offers a service to the outside, or a UNIX name to rendezvous on");
+  }
+  if (supervisesListen(options)) {
+    // listen() on a TCP socket that was never bound binds a free port on every interface,
+    // with no Landlock check. The supervisor looks at the very socket and listens for the
+    // command only when it is a UNIX socket or bound (bind passed Landlock's port rule).
+    rules.push({
+      syscall: "listen",
+      when: [],
+      errno: EPERM,
+      notify: true,
+      why: "listen on an unbound TCP socket binds any free port unchecked: the supervisor " +
+        "decides",
+    });
+  } else if (!tcp.bind && restrictUnix) {
     deny("listen", "listen accepts connections from outside");
+  }
+  if (!tcp.bind && restrictUnix) {
     deny("accept", "accept takes connections on an inherited listening socket");
     deny("accept4", "accept4 is accept with flags");
   }
-  deny("sendto", "sendto with a destination address sends a datagram anywhere", [
-    { arg: 4, op: "nonzero64" },
-  ]);
+  if (restrictUnix) {
+    deny("sendto", "sendto with a destination address sends a datagram anywhere", [
+      { arg: 4, op: "nonzero64" },
+    ]);
+  }
   if (tcpMode) {
     // Flags are the fourth argument of sendto and sendmmsg, the third of sendmsg.
     const fastOpen = (arg: number): ArgCondition[] => [
@@ -317,13 +505,17 @@ export function seccompRules(options: SeccompRuleOptions): SeccompRule[] {
     deny("sendmsg", why, fastOpen(2));
     deny("sendmmsg", why, fastOpen(3));
   }
+  denyIoUring(deny);
+  return rules;
+}
+
+function denyIoUring(deny: (syscall: string, why: string) => void): void {
   deny(
     "io_uring_setup",
     "io_uring opens sockets and connects (IORING_OP_SOCKET/CONNECT) without these syscalls",
   );
   deny("io_uring_enter", "io_uring submits work that seccomp never sees");
   deny("io_uring_register", "io_uring registers files and buffers for that work");
-  return rules;
 }
 
 /**
@@ -348,12 +540,21 @@ export function seccompRules(options: SeccompRuleOptions): SeccompRule[] {
  * @returns The plan.
  */
 export function planSeccomp(input: SeccompInput): SeccompPlan {
-  const rules = seccompRules(input);
+  // aarch64 has only the *at forms (open, creat, chmod, mknod are x86_64's legacy entries).
+  const rules = seccompRules(input).filter((rule) =>
+    SYSCALL_NUMBERS[input.arch][rule.syscall] !== undefined || !LEGACY.has(rule.syscall)
+  );
   const refused = [
     `any architecture but ${input.arch} (the 32-bit int 0x80 entry included): process killed`,
   ];
   if (input.arch === "x86_64") refused.push("x32 syscall numbers (bit 30 set): process killed");
-  return { arch: input.arch, rules, refused, program: compileSeccomp(input.arch, rules) };
+  return {
+    arch: input.arch,
+    rules,
+    refused,
+    program: compileSeccomp(input.arch, rules),
+    notify: [...new Set(rules.filter((rule) => rule.notify).map((rule) => rule.syscall))],
+  };
 }
 
 type Label = { label: string };
@@ -423,7 +624,10 @@ export function compileSeccomp(arch: SeccompArch, rules: readonly SeccompRule[])
         if (condition.op === "eq") emit(BPF_JMP_JEQ_K, condition.value >>> 0, 0, to(fail));
         else emit(BPF_JMP_JEQ_K, condition.value >>> 0, to(fail), 0);
       }
-      emit(BPF_RET_K, (SECCOMP_RET_ERRNO | (row.errno & 0xffff)) >>> 0);
+      emit(
+        BPF_RET_K,
+        row.notify ? SECCOMP_RET_USER_NOTIF : (SECCOMP_RET_ERRNO | (row.errno & 0xffff)) >>> 0,
+      );
       mark(fail);
     });
     emit(BPF_RET_K, SECCOMP_RET_ALLOW);

@@ -21,7 +21,8 @@ const NOT_THE_COMMAND = [124, 125, 126, 127];
 export function assertRanAndFailed(out: Output, what: string): void {
   assert.notEqual(out.code, 0, `${what} must fail inside the sandbox: ${out.stdout}`);
   assert.ok(
-    !NOT_THE_COMMAND.includes(out.code) && !/^llmx-sandbox: (?!warning:|hint:)/m.test(out.stderr),
+    !NOT_THE_COMMAND.includes(out.code) &&
+      !/^llmx-sandbox: (?!warning:|hint:|note:)/m.test(out.stderr),
     `${what} must have been run and failed by itself (code ${out.code}): ${out.stderr}`,
   );
 }
@@ -459,6 +460,10 @@ export interface ReachCase {
   launcher?: Launcher;
   /** Other CLI options given in (2) and (3), e.g. `--full-auto`. @default [] */
   options?: readonly string[];
+  /** The permission that lets it through in (2). @default "network-full-access" */
+  grant?: string;
+  /** Permissions that must not let it through either, each tried like (3). @default [] */
+  notGrantedBy?: readonly string[];
   /** More to check about a run that reached the listener. */
   reached?(out: Output): void;
   /**
@@ -470,8 +475,9 @@ export interface ReachCase {
 
 /**
  * The shape of every denial case: (1) the command run directly reaches the listener, (2) under
- * the CLI with network-full-access it does too, (3) under the default policy it does not, and
- * fails by itself; (2) and (3) in each mode.
+ * the CLI with network-full-access (or the case's `grant`) it does too, (3) under the default
+ * policy it does not, and fails by itself, nor with any of `notGrantedBy`; (2) and (3) in each
+ * mode.
  * @param t The test's context, for steps.
  * @param reach The command, the listener's count and how to run.
  */
@@ -496,27 +502,22 @@ export async function assertCannotReach(t: Deno.TestContext, reach: ReachCase): 
   await t.step("positive control: reaches it when run directly", async () => {
     assertReached(await measure(await launcher.direct(reach.command)));
   });
+  const grant = reach.grant ?? "network-full-access";
   for (const mode of MODES) {
-    await t.step(
-      `${mode.name}: positive control: reaches it with network-full-access`,
-      async () => {
-        const args = [
-          ...mode.flags,
-          ...options,
-          "-s",
-          "network-full-access",
-          "--",
-          ...reach.command,
-        ];
-        assertReached(await measure(await launcher.cli(args)));
-      },
-    );
-    await t.step(`${mode.name}: does not reach it without network-full-access`, async () => {
-      const { before, after, out } = await measure(
-        await launcher.cli([...mode.flags, ...options, "--", ...reach.command]),
-      );
-      assert.equal(after, before, `${what} must not reach the listener from inside`);
-      (reach.denied ?? assertRanAndFailed)(out, what);
+    await t.step(`${mode.name}: positive control: reaches it with ${grant}`, async () => {
+      const args = [...mode.flags, ...options, "-s", grant, "--", ...reach.command];
+      assertReached(await measure(await launcher.cli(args)));
     });
+    for (const permission of [undefined, ...(reach.notGrantedBy ?? [])]) {
+      const name = permission ? `with ${permission} only` : `without ${grant}`;
+      await t.step(`${mode.name}: does not reach it ${name}`, async () => {
+        const granted = permission ? ["-s", permission] : [];
+        const { before, after, out } = await measure(
+          await launcher.cli([...mode.flags, ...options, ...granted, "--", ...reach.command]),
+        );
+        assert.equal(after, before, `${what} must not reach the listener from inside`);
+        (reach.denied ?? assertRanAndFailed)(out, what);
+      });
+    }
   }
 }

@@ -46,6 +46,7 @@ const CHILD_MODULES = [
   "policy/path_search.ts",
   "exec/supervised_child.ts",
   "ffi/credentials.ts",
+  "ffi/files.ts",
   "ffi/landlock.ts",
   "ffi/libc.ts",
   "ffi/process.ts",

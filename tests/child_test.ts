@@ -16,10 +16,11 @@ import { SandboxPolicy } from "../policy/sandbox_policy.ts";
 import { planSandbox } from "../policy/plan.ts";
 import { probeKernel } from "../exec/kernel.ts";
 import { sha256Hex } from "../exec/_sha256.ts";
+import { ChildChannel } from "../exec/channel.ts";
 
 const CHILD = fileURLToPath(new URL("../exec/child_main.ts", import.meta.url));
 
-Deno.test("the child refuses a plan file that was changed after it was written", async () => {
+Deno.test("the child applies only the plan its supervisor sealed, named by its digest", async (t) => {
   const dir = tempDir();
   try {
     const plan = planSandbox(
@@ -28,31 +29,52 @@ Deno.test("the child refuses a plan file that was changed after it was written",
       probeKernel(),
     );
     const bytes = new TextEncoder().encode(JSON.stringify(plan));
-    Deno.writeFileSync(`${dir}/plan.json`, bytes);
-    const start = (digest: string) => {
-      Deno.writeTextFileSync(`${dir}/channel`, "");
-      return run(Deno.execPath(), [
-        "run",
-        "-A",
-        CHILD,
-        `${dir}/plan.json`,
-        digest,
-        `${dir}/channel`,
-      ]);
+    const start = async (digest: string, parent = String(Deno.pid)) => {
+      const channel = new ChildChannel(bytes);
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", CHILD, parent, String(channel.planFd), digest, String(channel.writeFd)],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const { code } = await child.output();
+      return { code, lines: await channel.lines() };
     };
-    // Positive control: with the digest of what was written, the command runs.
-    const ok = await start(sha256Hex(bytes));
-    assert.equal(ok.code, 0, ok.stderr);
-    assert.ok(Deno.statSync(`${dir}/marker`).isFile);
-    Deno.removeSync(`${dir}/marker`);
-
-    // A sibling rewrites the plan (here: to full write access) after the digest was taken.
-    const tampered = { ...plan, landlock: { ...plan.landlock, apply: false }, seccomp: null };
-    Deno.writeTextFileSync(`${dir}/plan.json`, JSON.stringify(tampered));
-    const refused = await start(sha256Hex(bytes));
-    assert.equal(refused.code, 125);
-    assert.match(Deno.readTextFileSync(`${dir}/channel`), /^started\nerror\t.*was changed/);
-    assert.throws(() => Deno.statSync(`${dir}/marker`), Deno.errors.NotFound);
+    await t.step(
+      "positive control: with the digest of the sealed plan, the command runs",
+      async () => {
+        const ok = await start(sha256Hex(bytes));
+        assert.equal(ok.code, 0, ok.lines.join("\n"));
+        assert.deepEqual(ok.lines, ["started", "exec"]);
+        assert.ok(Deno.statSync(`${dir}/marker`).isFile);
+        Deno.removeSync(`${dir}/marker`);
+      },
+    );
+    await t.step("another digest (another plan promised) is refused", async () => {
+      const refused = await start(sha256Hex(new TextEncoder().encode("{}")));
+      assert.equal(refused.code, 125);
+      assert.match(refused.lines.join("\n"), /^started\nerror\t.*digest differs/);
+      assert.throws(() => Deno.statSync(`${dir}/marker`), Deno.errors.NotFound);
+    });
+    await t.step("a child that is not the named supervisor's refuses", async () => {
+      const refused = await start(sha256Hex(bytes), "1");
+      assert.equal(refused.code, 125);
+      assert.throws(() => Deno.statSync(`${dir}/marker`), Deno.errors.NotFound);
+    });
+    await t.step("nobody can change the sealed plan, the supervisor included", () => {
+      const channel = new ChildChannel(bytes);
+      try {
+        assert.throws(
+          () => Deno.writeTextFileSync(`/proc/self/fd/${channel.planFd}`, "{}"),
+          Deno.errors.PermissionDenied,
+        );
+        assert.equal(
+          Deno.readTextFileSync(`/proc/self/fd/${channel.planFd}`),
+          JSON.stringify(plan),
+        );
+      } finally {
+        channel.releaseChildEnds();
+      }
+    });
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

@@ -108,7 +108,7 @@ Deno.test("exit codes: the command's own, 128+N for a signal, 126, 127", async (
         assert.match(missingPath.stderr, /absent: No such file or directory/);
         const notExec = await runCli([...mode.flags, "--", `${dir}/not-executable`]);
         assert.equal(notExec.code, 126);
-        assert.match(notExec.stderr, /not-executable: Permission denied/);
+        assert.match(notExec.stderr, /not-executable: not executable/);
         const script = await runCli([...mode.flags, "--cwd", dir, "--", "./no-shebang"]);
         assert.equal(script.stdout, "from-sh\n", script.stderr);
       });
@@ -281,6 +281,10 @@ Deno.test({
         "disk-full-write-access",
         "-s",
         "network-full-access",
+        "-s",
+        "network-unix-sockets",
+        "--show",
+        "/",
         "--",
         "true",
       ]);

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { prepareSandbox } from "../exec/sandboxed.ts";
 import { sha256Hex } from "../exec/_sha256.ts";
+import { ChildChannel } from "../exec/channel.ts";
 import { BINARY_PERMISSIONS } from "../scripts/compile.ts";
 import { elfArch, verifyBinary } from "../scripts/verify_binary.ts";
 import { run, skipReason, tempDir } from "./_helpers.ts";
@@ -189,20 +190,20 @@ Deno.test("the binary's permissions suffice for its supervised child", async () 
       supervision: { parentPid: Deno.pid },
     };
     const bytes = new TextEncoder().encode(JSON.stringify(plan));
-    Deno.writeFileSync(`${dir}/plan.json`, bytes);
-    Deno.writeTextFileSync(`${dir}/channel`, "");
+    const channel = new ChildChannel(bytes);
     const result = await run(Deno.execPath(), [
       "run",
       "--no-config",
       "--quiet",
       ...BINARY_PERMISSIONS,
       `${ROOT}exec/child_main.ts`,
-      `${dir}/plan.json`,
+      String(Deno.pid),
+      String(channel.planFd),
       sha256Hex(bytes),
-      `${dir}/channel`,
+      String(channel.writeFd),
     ]);
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(Deno.readTextFileSync(`${dir}/channel`), "started\nexec\n");
+    assert.deepEqual(await channel.lines(), ["started", "exec"]);
     assert.equal(Deno.readTextFileSync(`${dir}/out`), "ok\n");
   } finally {
     Deno.removeSync(dir, { recursive: true });

@@ -27,9 +27,16 @@ import {
   planLandlock,
 } from "../policy/landlock.ts";
 
-const NULL_DEVICE = { path: "/dev/null", isDirectory: false };
-const TTY = { path: "/dev/tty", isDirectory: false };
-const WORK = { path: "/work", isDirectory: true };
+let inode = 10;
+/** A path with an identity of its own, as the planner gets it. */
+function at(path: string, isDirectory: boolean) {
+  return { path, isDirectory, dev: 1, ino: inode++ };
+}
+
+const ROOT = at("/", true);
+const NULL_DEVICE = { target: at("/dev/null", false), access: 0x1fff | 0x6000 | 0x8000 };
+const TTY = { target: at("/dev/tty", false), access: 0x2 | 0x4 | 0x8000 };
+const WORK = at("/work", true);
 const EXECUTE = LANDLOCK_ACCESS_FS_EXECUTE;
 const READ_FILE = LANDLOCK_ACCESS_FS_READ_FILE;
 const READ_DIR = LANDLOCK_ACCESS_FS_READ_DIR;
@@ -56,8 +63,9 @@ function plan(overrides: Partial<LandlockInput> = {}): LandlockPlan {
     abi: 7,
     restrictWrites: true,
     restrictNetwork: true,
+    root: ROOT,
     writableRoots: [WORK],
-    devices: { null: NULL_DEVICE, tty: TTY },
+    devices: [NULL_DEVICE, TTY],
     ...overrides,
   });
 }
@@ -172,6 +180,8 @@ Deno.test("planLandlock() grants / execute, read_file and read_dir only", async 
         path: "/",
         access: EXECUTE | READ_FILE | READ_DIR,
         rights: ["execute", "read_file", "read_dir"],
+        dev: ROOT.dev,
+        ino: ROOT.ino,
       });
     });
   }
@@ -185,7 +195,7 @@ Deno.test("planLandlock() grants /dev/null its file rights only", async (t) => {
     });
   }
   await t.step("absent /dev/null gets no rule", () => {
-    const p = plan({ devices: { tty: TTY } });
+    const p = plan({ devices: [TTY] });
     assert.equal(ruleFor(p, "/dev/null"), undefined);
   });
 });
@@ -199,7 +209,7 @@ Deno.test("planLandlock() grants /dev/tty read, write and device ioctls from ABI
     });
   }
   await t.step("absent /dev/tty gets no rule", () => {
-    const p = plan({ devices: { null: NULL_DEVICE } });
+    const p = plan({ devices: [NULL_DEVICE] });
     assert.equal(ruleFor(p, "/dev/tty"), undefined);
     assert.deepEqual(p.rules.map((rule) => rule.path), ["/", "/dev/null", "/work"]);
   });
@@ -210,7 +220,7 @@ Deno.test("planLandlock() grants writable roots everything but making device nod
     await t.step(`ABI ${abi}`, () => {
       const p = plan({
         abi,
-        writableRoots: [WORK, { path: "/tmp", isDirectory: true }],
+        writableRoots: [WORK, at("/tmp", true)],
       });
       const expected = FS_MASK[abi] & NO_DEVICE_NODES;
       assert.equal(hex(ruleFor(p, "/work")), hex(expected));
@@ -232,7 +242,7 @@ Deno.test("planLandlock() grants writable roots everything but making device nod
 Deno.test("planLandlock() grants a writable root that is a file only file rights", async (t) => {
   for (let abi = 1; abi <= 8; abi++) {
     await t.step(`ABI ${abi}`, () => {
-      const p = plan({ abi, writableRoots: [{ path: "/work/notes.txt", isDirectory: false }] });
+      const p = plan({ abi, writableRoots: [at("/work/notes.txt", false)] });
       assert.equal(hex(ruleFor(p, "/work/notes.txt")), hex(FS_FILE_RIGHTS & FS_MASK[abi]));
     });
   }
@@ -321,5 +331,23 @@ Deno.test("maskRuleAccess() keeps only handled rights, and only file rights on a
   });
   await t.step("bits beyond the known rights are never passed on", () => {
     assert.equal(maskRuleAccess(0x1ffff, 0x1ffff, true), ALL);
+  });
+});
+
+Deno.test("planLandlock() with reads limited grants reading only where told, and listing on the way", async (t) => {
+  for (let abi = 1; abi <= 7; abi++) {
+    await t.step(`ABI ${abi}`, () => {
+      const usr = at("/usr", true);
+      const p = plan({ abi, restrictReads: true, readableRoots: [usr], listableFolders: [ROOT] });
+      assert.equal(hex(ruleFor(p, "/")), hex(READ_DIR), "/ is listed, nothing read through it");
+      assert.equal(hex(ruleFor(p, "/usr")), hex(EXECUTE | READ_FILE | READ_DIR));
+      const rule = p.rules.find((candidate) => candidate.path === "/usr")!;
+      assert.deepEqual([rule.dev, rule.ino], [usr.dev, usr.ino], "the rule names the planned file");
+    });
+  }
+  await t.step("full write: / gets everything but reading", () => {
+    const p = plan({ restrictWrites: false, writableRoots: [], restrictReads: true });
+    const READ = READ_FILE | READ_DIR;
+    assert.equal(hex(ruleFor(p, "/")), hex(0xffff & ~READ));
   });
 });

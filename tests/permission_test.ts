@@ -16,6 +16,7 @@ const SIMPLE_NAMES = [
   "disk-write-platform-global-temp-folder",
   "disk-full-write-access",
   "network-full-access",
+  "network-unix-sockets",
 ] as const;
 
 /** Asserts that parsing throws an InvalidPermissionError whose message names the value. */
@@ -39,7 +40,7 @@ function assertRejected(value: unknown, names: string, reason?: RegExp): void {
   if (reason) assert.match(caught.message, reason);
 }
 
-Deno.test("PERMISSION_NAMES lists the seven permissions of the original and three more", () => {
+Deno.test("PERMISSION_NAMES lists the seven permissions of the original and four more", () => {
   assert.deepEqual(
     [...PERMISSION_NAMES].sort(),
     [

@@ -4,17 +4,26 @@ import assert from "node:assert/strict";
 import { type KernelFacts, type PlanHost, planSandbox, ROOT_WARNING } from "../policy/plan.ts";
 import { PolicyError, SandboxPolicy } from "../policy/sandbox_policy.ts";
 
-/** A host where `/`, `/work`, `/tmp` and the two devices exist, and nothing is a symlink. */
+/** A host where `/`, `/work`, `/tmp`, `/dev` and its two devices exist, and nothing is a symlink. */
+const TREE: Record<string, string[] | null> = {
+  "/": ["dev", "tmp", "work"],
+  "/work": [],
+  "/tmp": [],
+  "/dev": ["null", "tty"],
+  "/dev/null": null,
+  "/dev/tty": null,
+};
+const PATHS = Object.keys(TREE);
+const entry = (path: string) =>
+  TREE[path] === undefined
+    ? undefined
+    : { isDirectory: TREE[path] !== null, isSymlink: false, dev: 1, ino: PATHS.indexOf(path) + 2 };
 const HOST: PlanHost = {
   tmpdir: () => "/tmp",
-  realPath: (path) =>
-    ["/", "/work", "/tmp", "/dev/null", "/dev/tty"].includes(path) ? path : undefined,
-  isDirectory: (path) =>
-    ["/", "/work", "/tmp"].includes(path)
-      ? true
-      : ["/dev/null", "/dev/tty"].includes(path)
-      ? false
-      : undefined,
+  realPath: (path) => TREE[path] === undefined ? undefined : path,
+  stat: entry,
+  lstat: entry,
+  readDir: (path) => TREE[path] ?? undefined,
 };
 
 const COMMAND = { argv: ["true"], cwd: "/work", env: { PATH: "/usr/bin:/bin" } };
@@ -72,10 +81,10 @@ Deno.test("planSandbox() adds the seccomp rows for other processes only where La
       signals: true,
     },
     {
-      name: "full write on ABI 3: no domain at all",
+      name: "full write on ABI 3: a domain that hides /dev, no signal scope",
       policy: fullWrite,
       abi: 3,
-      ptrace: true,
+      ptrace: false,
       signals: true,
     },
     { name: "full write without Landlock", policy: fullWrite, abi: 0, ptrace: true, signals: true },
@@ -94,6 +103,7 @@ Deno.test("planSandbox() with nothing restricted installs no filter", () => {
     "disk-full-read-access",
     "disk-full-write-access",
     "network-full-access",
+    "network-unix-sockets",
   ]);
   const plan = planSandbox(policy, COMMAND, kernel(), HOST);
   assert.equal(plan.seccomp, null);
@@ -172,6 +182,7 @@ Deno.test("planSandbox() warns when a restricted policy runs as root without ano
     "disk-full-read-access",
     "disk-full-write-access",
     "network-full-access",
+    "network-unix-sockets",
   ]);
   const cases: [string, SandboxPolicy, Partial<KernelFacts>, boolean, string[]][] = [
     ["root, restricted", SandboxPolicy.readOnly(), ROOT, false, [ROOT_WARNING]],

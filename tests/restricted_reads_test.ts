@@ -29,8 +29,8 @@ const NODE = NODE_FOUND && !Deno.realPathSync(NODE_FOUND).endsWith("/deno") &&
 /** Exit codes that mean the CLI, not the command, ended the run. */
 const NOT_THE_COMMAND = [2, 124, 125, 126, 127];
 
-/** A policy that restricts reads: write in the cwd only, no disk-full-read-access. */
-const restricted = (cwd: string) => ["-s", "disk-write-cwd", "--cwd", cwd];
+/** A policy that restricts reads: write in the cwd only, reads restricted by name. */
+const restricted = (cwd: string) => ["--restrict-reads", "-s", "disk-write-cwd", "--cwd", cwd];
 
 const secretText = () => `llmx-test-secret-${crypto.randomUUID()}`;
 
@@ -43,7 +43,8 @@ function assertReadDenied(out: Output, secret: string, what: string): void {
   assert.ok(!out.stdout.includes(secret), `${what} must not be read: ${out.stdout}`);
   assert.notEqual(out.code, 0, `${what}: the read must fail`);
   assert.ok(
-    !NOT_THE_COMMAND.includes(out.code) && !/^llmx-sandbox: (?!warning:|hint:)/m.test(out.stderr),
+    !NOT_THE_COMMAND.includes(out.code) &&
+      !/^llmx-sandbox: (?!warning:|hint:|note:)/m.test(out.stderr),
     `${what}: the command must have run and failed by itself (exit ${out.code}): ${out.stderr}`,
   );
   assert.match(out.stderr, /Permission denied/, what);
@@ -160,9 +161,10 @@ Deno.test("with restricted reads a secret outside the readable set is denied", a
           for (const file of files) {
             const out = await runCli([
               ...mode.flags,
-              ...restricted(s.cwd),
               "-s",
-              "disk-full-read-access",
+              "disk-write-cwd",
+              "--cwd",
+              s.cwd,
               "--",
               "cat",
               file,
@@ -367,6 +369,7 @@ Deno.test("with restricted reads the cwd and the writable roots are readable", a
         await t.step(mode.name, async () => {
           const out = await runCli([
             ...mode.flags,
+            "--restrict-reads",
             "--cwd",
             s.cwd,
             "-s",
@@ -413,14 +416,21 @@ Deno.test("--explain lists the readable roots and no read rule on /", async (t) 
         landlock: { rules: { path: string; rights: string[] }[] };
       };
     };
-    await t.step("positive control: with disk-full-read-access, a read rule on /", async () => {
-      const plan = await explain(["-s", "disk-full-read-access"]);
-      assert.deepEqual(plan.readableRoots, []);
-      const root = plan.landlock.rules.find((rule) => rule.path === "/");
-      assert.ok(root?.rights.includes("read_file"), JSON.stringify(plan.landlock.rules));
-    });
+    await t.step(
+      "positive control: with full read, every entry of / is read (/dev aside)",
+      async () => {
+        const plan = await explain(["-s", "disk-write-cwd"]);
+        assert.deepEqual(plan.readableRoots, []);
+        const rights = (path: string) =>
+          plan.landlock.rules.find((rule) => rule.path === path)?.rights;
+        assert.deepEqual(rights("/"), ["read_dir"], "/ is listed, not read as a whole");
+        assert.ok(rights(Deno.realPathSync("/usr"))?.includes("read_file"));
+        assert.ok(rights(Deno.realPathSync("/tmp"))?.includes("read_file"));
+        assert.equal(rights("/dev"), undefined);
+      },
+    );
     await t.step("restricted: /usr, the cwd and python3's installation; nothing on /", async () => {
-      const plan = await explain(["-s", "disk-write-cwd"]);
+      const plan = await explain(["--restrict-reads", "-s", "disk-write-cwd"]);
       assert.ok(plan.readableRoots.includes(Deno.realPathSync("/usr")), plan.readableRoots.join());
       assert.ok(plan.readableRoots.includes(Deno.realPathSync("/proc")));
       assert.ok(plan.readableRoots.includes(cwd));
@@ -435,7 +445,7 @@ Deno.test("--explain lists the readable roots and no read rule on /", async (t) 
       ),
       ignore: !PYENV_ROOT,
       async fn() {
-        const plan = await explain(["-s", "disk-write-cwd"]);
+        const plan = await explain(["--restrict-reads", "-s", "disk-write-cwd"]);
         assert.ok(plan.readableRoots.includes(PYENV_ROOT!), plan.readableRoots.join());
       },
     });
@@ -521,8 +531,8 @@ Deno.test({
         const out = await run("sh", ["-c", "ls -d /"], { env });
         assert.equal(out.code, 0, out.stderr);
       });
-      await t.step("positive control: with disk-full-read-access the CLI runs it", async () => {
-        const out = await runCli(["-s", "disk-full-read-access", "--", "ls", "-d", "/"], { env });
+      await t.step("positive control: with full read the CLI runs it", async () => {
+        const out = await runCli(["--", "ls", "-d", "/"], { env });
         assert.equal(out.code, 0, out.stderr);
       });
       for (const mode of MODES) {

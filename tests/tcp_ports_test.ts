@@ -277,14 +277,14 @@ Deno.test({
       });
       for (const mode of MODES) {
         await t.step(
-          `${mode.name}: positive control: reached with network-full-access`,
+          `${mode.name}: positive control: reached with network-unix-sockets`,
           async () => {
             const out = await assertCount(
               count,
               1,
               () =>
-                runCli([...mode.flags, "-s", "network-full-access", "--", ...py(UNIX_PY, path)]),
-              "with network-full-access",
+                runCli([...mode.flags, "-s", "network-unix-sockets", "--", ...py(UNIX_PY, path)]),
+              "with network-unix-sockets",
             );
             assert.equal(out.stdout, "connected\n", out.stderr);
           },

@@ -1,7 +1,8 @@
 // End to end: AF_UNIX inside the sandbox. What stays inside the process tree works (socketpair
 // IPC, asyncio's self-pipe, Node's child processes); what reaches a socket outside (a path or an
-// abstract name someone else bound) does not. Every denial first shows the same send or connect
-// reaching a listener this test started, directly and with network-full-access.
+// abstract name someone else bound) does not, with network-full-access neither. Every denial
+// first shows the same send or connect reaching a listener this test started, directly and with
+// network-unix-sockets.
 
 import assert from "node:assert/strict";
 import { MODES, runCli, skipReason, tempDir, which } from "./_helpers.ts";
@@ -125,6 +126,8 @@ Deno.test({
         command: client("dgram", path),
         count: () => listener.settle(),
         reached: printedReached,
+        grant: "network-unix-sockets",
+        notGrantedBy: ["network-full-access"],
       });
     } finally {
       await listener.close();
@@ -148,6 +151,8 @@ Deno.test({
         command: client("dgram-pair", path),
         count: () => listener.settle(),
         reached: printedReached,
+        grant: "network-unix-sockets",
+        notGrantedBy: ["network-full-access"],
       });
     } finally {
       await listener.close();
@@ -171,6 +176,8 @@ Deno.test({
         command: client("stream", path),
         count: () => listener.settle(),
         reached: printedReached,
+        grant: "network-unix-sockets",
+        notGrantedBy: ["network-full-access"],
       });
     } finally {
       await listener.close();
@@ -193,6 +200,8 @@ Deno.test({
         command: client("abstract", name),
         count: () => listener.settle(),
         reached: printedReached,
+        grant: "network-unix-sockets",
+        notGrantedBy: ["network-full-access"],
       });
     } finally {
       await listener.close();

@@ -7,7 +7,7 @@ import type { SandboxPlan } from "../../policy/plan.ts";
 
 const plan = JSON.parse(Deno.readTextFileSync(Deno.args[0])) as SandboxPlan;
 Deno.exit(applyAndExec(plan, {
-  newProcessGroup: false,
+  newSession: false,
   reporter: {
     execing() {},
     failed: (message) => console.error(`apply-plan: cannot apply the sandbox: ${message}`),

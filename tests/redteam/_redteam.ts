@@ -92,7 +92,7 @@ export function layeredPlan(
   // (tests/restricted_reads_test.ts).
   const readable = policy.hasFullDiskReadAccess()
     ? policy
-    : new SandboxPolicy([...policy.permissions, { kind: "disk-full-read-access" }]);
+    : new SandboxPolicy([...policy.permissions, { kind: "disk-full-read-access" }], policy);
   const plan = planSandbox(
     readable,
     keepRunAs ? command : { ...command, runAs: undefined },
