@@ -16,7 +16,6 @@ import { probeSystem } from "../exec/probe.ts";
 import { formatProbeReport } from "../policy/probe_report.ts";
 import { denialHint } from "./denial_hint.ts";
 import { ConfigError, defaultConfigPath, loadConfig } from "./config.ts";
-import { dirname } from "../policy/_path.ts";
 import { buildEnvironment } from "../policy/environment.ts";
 
 /** Exit code for a wrong invocation; nothing runs. */
@@ -138,16 +137,12 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
     console.log(args.json ? JSON.stringify(report, null, 2) : formatProbeReport(report).trimEnd());
     return { full: 0, partial: 1, none: EXIT_SANDBOX_FAILED }[report.verdict];
   }
-  let configLocations: string[] | undefined;
-  let absentDefaultConfig: string | undefined;
   let policy: SandboxPolicy;
   let restrictedReads = false;
   let params: SandboxParams;
   try {
     const caller = Deno.env.toObject();
     const loaded = loadConfig(args.config, caller);
-    configLocations = loaded?.locations;
-    if (!loaded && args.config === undefined) absentDefaultConfig = defaultConfigPath(caller);
     const file = loaded?.config ?? {};
     // A permission list on the command line (or --full-auto) replaces the file's. Full read is
     // always part of it unless restricted reads are asked for by name: granting writes or the
@@ -174,6 +169,19 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
       timeoutMs: args.timeoutMs ?? file.timeoutMs,
       requireFull: args.requireFull || (file.requireFull ?? false),
       runAs: args.runAs,
+      // A later run reads its config before anything else: the command must not be able to
+      // write it, create it, or swap a folder on the way to it (the default one included,
+      // whether or not it exists yet).
+      protect: [
+        ...(loaded ? [loaded.given] : []),
+        ...[defaultConfigPath(caller)].flatMap((path) =>
+          path && path.startsWith("/") ? [path] : []
+        ),
+      ].map((path) => ({
+        path,
+        what: "the config file",
+        fix: "move it (or pass --config with a file outside the writable roots)",
+      })),
     };
     // The terminal the command is handed: in place the caller's, controlling terminal and all;
     // supervised only the streams passed through (its stderr passes through us unless --quiet);
@@ -190,7 +198,6 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
   }
   try {
     const plan = explainSandbox(params, policy);
-    if (configLocations !== undefined) refuseWritableConfig(configLocations, plan);
     if (args.explain) {
       // The plan as the child receives it, but for the environment's values: an explanation
       // gets pasted into logs and issues, and the environment holds tokens.
@@ -200,7 +207,7 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
       return 0;
     }
     checkRunnable(plan, params.requireFull ?? false);
-    const warnings = { quiet: args.quiet, absentDefaultConfig, restrictedReads };
+    const warnings = { quiet: args.quiet, restrictedReads };
     if (args.json) return await runJson(plan, params, args.stdin, warnings);
     warn(plan, warnings);
     // A plan whose listen() calls the supervisor answers cannot run in place.
@@ -221,51 +228,10 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
   }
 }
 
-/**
- * Refuses a config file that the command could rewrite or swap: it would choose its next run's
- * policy. Every place along the way to the file counts, so a symlink in a writable root does.
- * @throws {ConfigError} When one lies beneath a writable root, or everything is writable.
- */
-function refuseWritableConfig(locations: readonly string[], plan: SandboxPlan): void {
-  const file = locations[0];
-  const everywhere = plan.permissions.includes("disk-full-write-access");
-  const inside = locations.flatMap((location) =>
-    plan.writableRoots.filter((root) => location === root || location.startsWith(`${root}/`))
-  );
-  if (everywhere || inside.length > 0) {
-    throw new ConfigError(
-      file,
-      "",
-      `it lies inside ${
-        everywhere ? "the writable filesystem" : `the writable root ${inside[0]}`
-      } ` +
-        "of the policy it sets (or is reached through it), so the command could rewrite its " +
-        "next run's policy; move it",
-    );
-  }
-}
-
-/** Whether a file that does not exist yet could be created beneath a writable root of the plan. */
-function creatableBy(path: string, plan: SandboxPlan): boolean {
-  let folder = dirname(path);
-  for (;;) {
-    try {
-      folder = Deno.realPathSync(folder);
-      break;
-    } catch {
-      if (folder === "/") return false;
-      folder = dirname(folder);
-    }
-  }
-  return plan.writableRoots.some((root) => folder === root || folder.startsWith(`${root}/`));
-}
-
 /** What the warnings depend on besides the plan. */
 interface WarningContext {
   /** `--quiet`: none at all. */
   quiet: boolean;
-  /** The default config path, when no config exists there yet. */
-  absentDefaultConfig?: string;
   /** `--restrict-reads` (or the config's `restrictReads`): say so once. */
   restrictedReads: boolean;
 }
@@ -278,13 +244,6 @@ function warn(plan: SandboxPlan, context: WarningContext): void {
   }
   for (const warning of plan.warnings) fail(`warning: ${warning}`);
   if (context.restrictedReads) fail(RESTRICTED_READS_NOTICE);
-  const config = context.absentDefaultConfig;
-  if (config && creatableBy(config, plan)) {
-    fail(
-      `warning: the command may create ${config}, which a later run would read as its config; ` +
-        "pass --config, or keep that folder out of the writable roots",
-    );
-  }
 }
 
 /** The terminal devices behind some of this process's standard streams. */

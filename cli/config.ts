@@ -177,14 +177,14 @@ export function defaultConfigPath(env: Readonly<Record<string, string>>): string
  * Reads the config: `explicit` (which must exist), else the default path when it exists.
  * @param explicit `--config FILE`, relative to the process cwd.
  * @param env The caller's environment.
- * @returns The file's canonical path, every place along the way to it that decides what is read
- * (see `configLocations`), and its raw config; `undefined` when there is none.
+ * @returns The file's canonical path, the path as given (absolute), and its raw config;
+ * `undefined` when there is none.
  * @throws {ConfigError} When it cannot be read or is invalid.
  */
 export function loadConfig(
   explicit: string | undefined,
   env: Readonly<Record<string, string>>,
-): { file: string; locations: string[]; config: RawConfig } | undefined {
+): { file: string; given: string; config: RawConfig } | undefined {
   const path = explicit ?? defaultConfigPath(env);
   if (path === undefined) return undefined;
   let file: string;
@@ -196,29 +196,7 @@ export function loadConfig(
     if (explicit === undefined && error instanceof Deno.errors.NotFound) return undefined;
     throw new ConfigError(path, "", (error as Error).message);
   }
-  return { file, locations: configLocations(resolve(path), file), config: parseConfig(text, file) };
-}
-
-/**
- * Every directory entry that decides which file a config path reads: each component of the
- * path as given, at its real location (its folder resolved, the entry itself not), and the
- * final file. Whoever may write one of these can swap the config, a symlink included.
- * @param given The path as given, absolute.
- * @param real The file it resolves to.
- * @returns Canonical locations.
- */
-export function configLocations(given: string, real: string): string[] {
-  const locations = new Set<string>([real]);
-  let prefix = "/";
-  for (const part of given.split("/").filter(Boolean)) {
-    prefix = join(prefix, part);
-    let folder: string;
-    try {
-      folder = Deno.realPathSync(dirname(prefix));
-    } catch {
-      continue;
-    }
-    locations.add(join(folder, part));
-  }
-  return [...locations];
+  // Joined, not normalised: whoever checks the way to it resolves each step as the kernel does.
+  const given = isAbsolute(path) ? path : `${Deno.cwd()}/${path}`;
+  return { file, given, config: parseConfig(text, file) };
 }

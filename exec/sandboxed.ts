@@ -9,6 +9,8 @@
 import { InvalidPermissionError, type SandboxPermission } from "../policy/permission.ts";
 import { PolicyError, SandboxPolicy } from "../policy/sandbox_policy.ts";
 import { type CommandSpec, planSandbox, type SandboxPlan } from "../policy/plan.ts";
+import type { LoadedFile } from "../policy/self_protection.ts";
+import { selfLoadedFiles } from "./self_files.ts";
 import { probeKernel } from "./kernel.ts";
 import { SandboxError } from "./errors.ts";
 import { type ExecStatus, MAX_TIMEOUT_MS, type SandboxedProcess, spawnPlan } from "./spawn.ts";
@@ -63,6 +65,13 @@ export interface SandboxParams {
    * @default undefined (no terminal)
    */
   terminal?: CommandSpec["terminal"];
+  /**
+   * What your program loads before it runs sandboxed commands (its own code, its config): a
+   * policy that could write one of these, or a place on the way to it, is refused, as it is for
+   * this library's own files (Deno, its libraries, these modules, Deno's cache). Paths are
+   * absolute. @default none
+   */
+  protect?: readonly (string | LoadedFile)[];
 }
 
 /** Parameters of `execSandboxed`. */
@@ -151,13 +160,26 @@ export function explainSandbox(params: SandboxParams, policy: PolicyInput): Sand
         hide: [...given.hide, ...(params.hide ?? [])],
         show: [...given.show, ...(params.show ?? [])],
       });
-    return planSandbox(resolved, {
-      argv: params.command,
-      cwd: params.cwd ?? Deno.cwd(),
-      env: buildEnvironment(params.env ?? Deno.env.toObject(), params.clearEnv ?? false, []),
-      runAs: params.runAs === undefined ? undefined : resolveRunAsOnSystem(params.runAs),
-      terminal: params.terminal,
-    }, probeKernel());
+    return planSandbox(
+      resolved,
+      {
+        argv: params.command,
+        cwd: params.cwd ?? Deno.cwd(),
+        env: buildEnvironment(params.env ?? Deno.env.toObject(), params.clearEnv ?? false, []),
+        runAs: params.runAs === undefined ? undefined : resolveRunAsOnSystem(params.runAs),
+        terminal: params.terminal,
+      },
+      probeKernel(),
+      undefined,
+      [
+        ...selfLoadedFiles(),
+        ...(params.protect ?? []).map((file) =>
+          typeof file === "string"
+            ? { path: file, what: "a file you protect", fix: "grant a narrower folder" }
+            : file
+        ),
+      ],
+    );
   } catch (error) {
     if (error instanceof InvalidPermissionError) {
       throw new SandboxError("invalid-policy", error.message, { cause: error });

@@ -34,6 +34,7 @@ import {
 } from "./sandbox_policy.ts";
 import { planSeccomp, type SeccompArch, type SeccompPlan } from "./seccomp.ts";
 import type { ListenPolicy } from "./listen.ts";
+import { checkLoadedFiles, type LoadedFile, type ProtectedPlace } from "./self_protection.ts";
 import { PLAN_VERSION } from "./_plan_version.ts";
 import { pathOf, programCandidates } from "./path_search.ts";
 
@@ -198,6 +199,11 @@ export interface SandboxPlan {
   hidden: string[];
   /** What `--show` made readable again inside a hidden location. */
   shown: string[];
+  /**
+   * What later runs load before their sandbox (Deno, its libraries, this tool, its caches, the
+   * config file), checked to lie outside every writable root; empty with full write.
+   */
+  protected: ProtectedPlace[];
   /** The identity the command runs with, or `null` to keep the caller's. */
   runAs: RunAs | null;
   /** Whether the child sets `PR_SET_NO_NEW_PRIVS`; always, when anything is restricted. */
@@ -254,6 +260,7 @@ export interface Supervision {
  * @param command What to run.
  * @param kernel The kernel's facts.
  * @param host Where paths are looked up; the running system by default.
+ * @param loaded What a later run loads before its sandbox; none may be writable.
  * @returns The plan.
  * @throws {PolicyError} When the cwd or a writable root is missing, a root is `/`, the
  * command cannot be passed to `execve`, or another identity is asked for by a caller that is
@@ -264,6 +271,7 @@ export function planSandbox(
   command: CommandSpec,
   kernel: KernelFacts,
   host: PlanHost = systemPlanHost,
+  loaded: readonly LoadedFile[] = [],
 ): SandboxPlan {
   validateCommand(command);
   if (command.runAs && kernel.uid !== 0) {
@@ -287,6 +295,18 @@ export function planSandbox(
   const restrictReads = !policy.hasFullDiskReadAccess();
   const restrictNetwork = !policy.hasFullNetworkAccess();
   const restrictUnix = !policy.hasUnixSockets();
+  if (!restrictWrites && restrictNetwork && kernel.uid === 0 && !command.runAs) {
+    // Root that may write anything can write /proc/sys/kernel/core_pattern; the kernel then
+    // runs the helper named there as root, with every capability, no seccomp and the network.
+    throw new PolicyError(
+      "root-full-write",
+      "disk-full-write-access",
+      "As root, disk-full-write-access cannot keep the network closed (it can rewrite " +
+        "/proc/sys/kernel/core_pattern, whose helper the kernel runs as root with the network " +
+        "and every capability); run the command as another user with --run-as USER, or grant " +
+        "network-full-access too",
+    );
+  }
   const writableRoots = restrictWrites ? policy.getWritableRootsWithCwd(cwd, host) : [];
   const readFolders = policy.getReadableRoots(cwd, host);
   // Markers a command (or a build script) can test; the network one as in Codex.
@@ -310,6 +330,7 @@ export function planSandbox(
     show: policy.show.map((path) => expandPath(path, cwd, host, "Shown path")),
   }, host);
   refuseHiddenConflicts(secrets.hidden, writableRoots, "writable root");
+  const protectedPlaces = restrictWrites ? checkLoadedFiles(loaded, writableRoots, host) : [];
   refuseHiddenConflicts(secrets.hidden, readFolders, "readable folder", true);
 
   const envEntries = envList(env);
@@ -392,6 +413,7 @@ export function planSandbox(
     readableRoots,
     hidden: secrets.hidden,
     shown: secrets.shown,
+    protected: protectedPlaces,
     runAs: command.runAs ? { ...command.runAs, groups: [...command.runAs.groups] } : null,
     noNewPrivs: restricted,
     landlock,

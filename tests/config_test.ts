@@ -31,7 +31,10 @@ async function withLayout(fn: (layout: Layout) => Promise<void>): Promise<void> 
     Deno.makeTempDirSync({ dir: CONFIG_PARENT, prefix: "llmx-test-conf-" }),
   );
   const work = tempDir();
-  const noXdg = tempDir();
+  // Outside the folders --full-auto makes writable: a default config there could be planted.
+  const noXdg = Deno.realPathSync(
+    Deno.makeTempDirSync({ dir: CONFIG_PARENT, prefix: "llmx-test-xdg-" }),
+  );
   try {
     await fn({ conf, work, noXdg });
   } finally {
@@ -459,11 +462,16 @@ Deno.test("a config inside a writable root of the policy it produces is refused"
       assertRefused(await run(file, ["-s", "disk-write-cwd"]), file, marker);
       Deno.removeSync(file);
     });
-    await t.step("disk-full-write-access makes every config writable", async () => {
-      const file = writeConfig(`${conf}/everything.json`, {
-        permissions: ["disk-full-write-access"],
-      });
-      assertRefused(await run(file), file, marker);
+    await t.step("a default config not made yet, where the command could create it", async () => {
+      const xdg = `${work}/empty-xdg`;
+      Deno.mkdirSync(xdg);
+      const file = `${xdg}/llmx-sandbox/config.json`;
+      assertRefused(
+        await run("", ["-s", "disk-write-cwd"], { XDG_CONFIG_HOME: xdg }),
+        file,
+        marker,
+      );
+      assert.equal(exists(file), false);
     });
     await t.step("a default config inside a writable root", async () => {
       const xdg = `${work}/xdg`;

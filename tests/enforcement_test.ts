@@ -8,6 +8,7 @@ import { planSandbox } from "../policy/plan.ts";
 import { probeKernel } from "../exec/kernel.ts";
 import { spawnPlan } from "../exec/spawn.ts";
 import { explainSandbox } from "../exec/sandboxed.ts";
+import { defaultConfigPath } from "../cli/config.ts";
 
 const kernel = probeKernel();
 
@@ -74,7 +75,14 @@ Deno.test("--explain prints the plan the child receives, and runs nothing", asyn
       ["disk-full-read-access", `disk-write-folder=${dir}`],
     );
     const hide = (entries: string[]) => entries.map((entry) => entry.replace(/=.*$/s, "=<hidden>"));
-    assert.deepEqual({ ...made, env: hide(made.env) }, plan);
+    // The CLI protects its config files too; the rest is the library's plan.
+    assert.deepEqual({ ...made, env: hide(made.env), protected: plan.protected }, plan);
+    assert.deepEqual(
+      plan.protected.filter((place: { what: string }) =>
+        !made.protected.some((p) => p.what === place.what)
+      ),
+      [{ what: "the config file", path: defaultConfigPath({ ...Deno.env.toObject(), ...env }) }],
+    );
 
     const ran = await runCli(["--json", "--timeout", "30000", ...args], { env });
     const result = JSON.parse(ran.stdout);
@@ -263,12 +271,13 @@ int main(int argc, char **argv) {
     assert.equal(report.verdict, "none");
     assert.match(report.landlockReason, /ENOSYS/);
 
-    // Writes unrestricted, network restricted: seccomp alone can do it; it runs, with a warning.
+    // Writes and the network unrestricted, UNIX sockets restricted: seccomp alone can do it;
+    // it runs, with a warning (what only Landlock hides stays readable).
     const network = await cli([
       "-s",
-      "disk-full-read-access",
-      "-s",
       "disk-full-write-access",
+      "-s",
+      "network-full-access",
       "--",
       "touch",
       marker,
@@ -280,9 +289,9 @@ int main(int argc, char **argv) {
     const strict = await cli([
       "--require-full",
       "-s",
-      "disk-full-read-access",
-      "-s",
       "disk-full-write-access",
+      "-s",
+      "network-full-access",
       "--",
       "touch",
       marker,
@@ -293,9 +302,9 @@ int main(int argc, char **argv) {
     const quiet = await cli([
       "--quiet",
       "-s",
-      "disk-full-read-access",
-      "-s",
       "disk-full-write-access",
+      "-s",
+      "network-full-access",
       "--",
       "true",
     ]);

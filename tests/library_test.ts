@@ -857,7 +857,8 @@ Deno.test({
       try {
         const result = await execSandboxed(
           { command: ["sh", "-c", script], cwd: dir, timeoutMs: 500 },
-          ["disk-full-read-access", "disk-full-write-access"],
+          // The network too: as root, full write without it is refused.
+          ["disk-full-read-access", "disk-full-write-access", "network-full-access"],
         );
         escapee ??= readEscapee();
         assert.equal(waitedTooLong, false, "returned only once the test killed the escapee");

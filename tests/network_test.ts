@@ -98,7 +98,8 @@ tcpClientTest(
 for (
   const options of [
     ["--full-auto"],
-    ["-s", "disk-full-write-access"],
+    // As root, full write runs only as another user: it could reach the network otherwise.
+    ["-s", "disk-full-write-access", ...(Deno.uid() === 0 ? ["--run-as", "nobody"] : [])],
     ["-s", "disk-full-read-access", "-s", "disk-write-cwd"],
   ]
 ) {
@@ -110,14 +111,18 @@ for (
     ignore: !!notInstalled("bash"),
     async fn(t) {
       const listener = ConnectionCounter.tcp();
+      // A project folder of its own: the cwd these options make writable (and --run-as enters).
+      const cwd = tempDir();
+      Deno.chmodSync(cwd, 0o755);
       try {
         await assertCannotReach(t, {
           command: ["bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${listener.port}`],
           count: () => listener.settle(),
-          options,
+          options: [...options, "--cwd", cwd],
         });
       } finally {
         await listener.close();
+        Deno.removeSync(cwd, { recursive: true });
       }
     },
   });

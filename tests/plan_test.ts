@@ -153,6 +153,26 @@ Deno.test("planSandbox() carries the identity to run as, for a caller that is ro
   assert.equal(unchanged.runAs, null);
 });
 
+Deno.test("planSandbox() refuses full write as root unless the network is granted or --run-as", async (t) => {
+  const fullWrite = new SandboxPolicy(["disk-full-read-access", "disk-full-write-access"]);
+  await t.step("refused: it could rewrite core_pattern and reach the network", () => {
+    assert.throws(
+      () => planSandbox(fullWrite, COMMAND, kernel(ROOT), HOST),
+      (error: unknown) =>
+        error instanceof PolicyError && error.kind === "root-full-write" &&
+        /core_pattern/.test(error.message) && /--run-as USER/.test(error.message),
+    );
+  });
+  await t.step("positive controls: with --run-as, with the network, or as a user", () => {
+    planSandbox(fullWrite, { ...COMMAND, runAs: NOBODY }, kernel(ROOT), HOST);
+    const withNetwork = new SandboxPolicy([...fullWrite.permissions, {
+      kind: "network-full-access",
+    }]);
+    planSandbox(withNetwork, COMMAND, kernel(ROOT), HOST);
+    planSandbox(fullWrite, COMMAND, kernel(), HOST);
+  });
+});
+
 Deno.test("planSandbox() refuses another identity for a caller that is not root", () => {
   assert.throws(
     () => planSandbox(SandboxPolicy.fullAuto(), { ...COMMAND, runAs: NOBODY }, kernel(), HOST),
@@ -164,13 +184,16 @@ Deno.test("planSandbox() refuses another identity for a caller that is not root"
 
 Deno.test("planSandbox() keeps no capability for another identity, even with full write", () => {
   const policy = new SandboxPolicy(["disk-full-read-access", "disk-full-write-access"]);
-  const asRoot = planSandbox(policy, COMMAND, kernel(ROOT), HOST);
+  const withNetwork = new SandboxPolicy([...policy.permissions, { kind: "network-full-access" }]);
+  const asRoot = planSandbox(withNetwork, COMMAND, kernel(ROOT), HOST);
   assert.deepEqual(asRoot.capabilities?.keepNames, [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",
     "CAP_FOWNER",
     "CAP_FSETID",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_RAW",
   ]);
   const asNobody = planSandbox(policy, { ...COMMAND, runAs: NOBODY }, kernel(ROOT), HOST);
   assert.deepEqual(asNobody.capabilities?.keep, []);

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { tmpdir } from "node:os";
 import { type Output, run, tempDir, which } from "../_helpers.ts";
 import { SandboxPolicy } from "../../policy/sandbox_policy.ts";
-import { FULL_WRITE_CAPABILITIES } from "../../policy/capabilities.ts";
+import { FULL_NETWORK_CAPABILITIES, FULL_WRITE_CAPABILITIES } from "../../policy/capabilities.ts";
 import {
   assertLayers,
   describeLayers,
@@ -89,9 +89,12 @@ threatTest("capabilities", NOT_ROOT, async (t) => {
       }
     },
   );
-  await t.step("all layers with disk-full-write-access: the file capabilities only", async () => {
-    const caps = await status(new SandboxPolicy(["disk-full-write-access"]), "all");
-    const mask = FULL_WRITE_CAPABILITIES.reduce((m, cap) => m | (1n << BigInt(cap)), 0n);
+  await t.step("all layers with full write and network: their capabilities only", async () => {
+    // Full write as root needs the network too (or --run-as): it could reach it anyway.
+    const policy = new SandboxPolicy(["disk-full-write-access", "network-full-access"]);
+    const caps = await status(policy, "all");
+    const mask = [...FULL_WRITE_CAPABILITIES, ...FULL_NETWORK_CAPABILITIES]
+      .reduce((m, cap) => m | (1n << BigInt(cap)), 0n);
     assert.equal(caps.CapEff, mask);
     assert.equal(caps.CapPrm, mask);
     assert.equal(caps.CapBnd, mask);
