@@ -96,6 +96,7 @@ export type {
 } from "./policy/landlock.ts";
 export type { EntryInfo } from "./policy/read_scope.ts";
 export type { ListenPolicy } from "./policy/listen.ts";
+export type { LoadedFile, ProtectedPlace } from "./policy/self_protection.ts";
 export type { CapabilityPlan } from "./policy/capabilities.ts";
 export type { RunAs } from "./policy/run_as.ts";
 export type {
