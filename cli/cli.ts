@@ -16,7 +16,6 @@ import { probeSystem } from "../exec/probe.ts";
 import { formatProbeReport } from "../policy/probe_report.ts";
 import { denialHint } from "./denial_hint.ts";
 import { ConfigError, defaultConfigPath, loadConfig } from "./config.ts";
-import { buildEnvironment } from "../policy/environment.ts";
 
 /** Exit code for a wrong invocation; nothing runs. */
 export const EXIT_USAGE = 2;
@@ -162,10 +161,9 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
     params = {
       command: args.command,
       cwd: args.cwd,
-      env: buildEnvironment(caller, args.clearEnv || (file.clearEnv ?? false), [
-        ...(file.env ?? []),
-        ...args.env,
-      ]),
+      clearEnv: args.clearEnv || (file.clearEnv ?? false),
+      inheritEnv: args.inheritEnv || (file.inheritEnv ?? false),
+      envEntries: [...(file.env ?? []), ...args.env],
       timeoutMs: args.timeoutMs ?? file.timeoutMs,
       requireFull: args.requireFull || (file.requireFull ?? false),
       runAs: args.runAs,

@@ -20,6 +20,8 @@ export interface RawConfig {
   env?: string[];
   /** Start the command's environment empty but for a few variables (`--clear-env`). */
   clearEnv?: boolean;
+  /** Keep the caller's variables that look like credentials (`--inherit-env`). */
+  inheritEnv?: boolean;
   /** Refuse partial enforcement (`--require-full`). */
   requireFull?: boolean;
   /** No full read: only what the command needs is readable (`--restrict-reads`). */
@@ -49,6 +51,7 @@ const KEYS = new Set([
   "timeoutMs",
   "env",
   "clearEnv",
+  "inheritEnv",
   "requireFull",
   "restrictReads",
   "hide",
@@ -141,7 +144,7 @@ export function parseConfig(text: string, file: string): RawConfig {
         : resolve(dirname(file), path);
     });
   }
-  for (const key of ["clearEnv", "requireFull", "restrictReads"] as const) {
+  for (const key of ["clearEnv", "inheritEnv", "requireFull", "restrictReads"] as const) {
     if (record[key] === undefined) continue;
     if (typeof record[key] !== "boolean") {
       throw new ConfigError(

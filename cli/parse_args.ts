@@ -25,6 +25,8 @@ export interface CliArgs {
   env: string[];
   /** `--clear-env`. */
   clearEnv: boolean;
+  /** `--inherit-env`: keep the caller's variables that look like credentials. */
+  inheritEnv: boolean;
   /** `--restrict-reads`: no full read; only what the command needs is readable. */
   restrictReads: boolean;
   /** `--hide PATH`, in order. */
@@ -84,6 +86,7 @@ type BooleanOption =
   | "requireFull"
   | "quiet"
   | "clearEnv"
+  | "inheritEnv"
   | "restrictReads";
 
 const FLAGS = new Map<string, BooleanOption>([
@@ -100,6 +103,7 @@ const FLAGS = new Map<string, BooleanOption>([
   ["-q", "quiet"],
   ["--quiet", "quiet"],
   ["--clear-env", "clearEnv"],
+  ["--inherit-env", "inheritEnv"],
   ["--restrict-reads", "restrictReads"],
 ]);
 
@@ -133,6 +137,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     quiet: false,
     env: [],
     clearEnv: false,
+    inheritEnv: false,
     restrictReads: false,
     hide: [],
     show: [],

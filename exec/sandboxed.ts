@@ -10,12 +10,12 @@ import { InvalidPermissionError, type SandboxPermission } from "../policy/permis
 import { PolicyError, SandboxPolicy } from "../policy/sandbox_policy.ts";
 import { type CommandSpec, planSandbox, type SandboxPlan } from "../policy/plan.ts";
 import type { LoadedFile } from "../policy/self_protection.ts";
-import { selfLoadedFiles } from "./self_files.ts";
+import { LAUNCHER_ENV, selfLoadedFiles } from "./self_files.ts";
 import { probeKernel } from "./kernel.ts";
 import { SandboxError } from "./errors.ts";
 import { type ExecStatus, MAX_TIMEOUT_MS, type SandboxedProcess, spawnPlan } from "./spawn.ts";
 import { looksSandboxDenied } from "./sandbox_denied.ts";
-import { buildEnvironment } from "../policy/environment.ts";
+import { buildEnvironment, validEnvEntry } from "../policy/environment.ts";
 import { resolveRunAsOnSystem } from "./run_as.ts";
 
 /** A policy, or the permissions to make one from (strings or JSON objects). */
@@ -29,13 +29,24 @@ export interface SandboxParams {
   command: readonly string[];
   /** The working folder. @default Deno.cwd() */
   cwd?: string;
-  /** The command's whole environment, given to `execve` only. @default Deno.env.toObject() */
+  /**
+   * The command's whole environment, given to `execve` only, used as given.
+   * @default the caller's (`Deno.env`), without the variables whose names look like
+   * credentials (`KEY`, `SECRET`, `TOKEN`, `PASSWORD`, `CREDENTIAL`, `AUTH`), unless `inheritEnv`
+   */
   env?: Record<string, string>;
   /**
    * Keep only `PATH`, `HOME`, `TERM`, `LANG`, `USER` and `TMPDIR` of `env` (the CLI's
    * `--clear-env`). @default false
    */
   clearEnv?: boolean;
+  /** Without `env`: keep the caller's credentials too (the CLI's `--inherit-env`). @default false */
+  inheritEnv?: boolean;
+  /**
+   * Then these, in order (the CLI's `--env`): `KEY` copies the caller's variable (a credential
+   * too), `KEY=VALUE` sets one. @default none
+   */
+  envEntries?: readonly string[];
   /** Kill the command and everything it started after this many milliseconds. @default undefined (never) */
   timeoutMs?: number;
   /** Aborting kills the command and everything it started. @default undefined */
@@ -165,7 +176,7 @@ export function explainSandbox(params: SandboxParams, policy: PolicyInput): Sand
       {
         argv: params.command,
         cwd: params.cwd ?? Deno.cwd(),
-        env: buildEnvironment(params.env ?? Deno.env.toObject(), params.clearEnv ?? false, []),
+        ...commandEnvironment(params),
         runAs: params.runAs === undefined ? undefined : resolveRunAsOnSystem(params.runAs),
         terminal: params.terminal,
       },
@@ -194,6 +205,30 @@ export function explainSandbox(params: SandboxParams, policy: PolicyInput): Sand
     }
     throw error;
   }
+}
+
+/** The command's environment from the parameters, and the credentials left out of it. */
+function commandEnvironment(
+  params: SandboxParams,
+): { env: Record<string, string>; envDropped: string[] } {
+  for (const entry of params.envEntries ?? []) {
+    if (typeof entry !== "string" || !validEnvEntry(entry)) {
+      throw new SandboxError(
+        "invalid-command",
+        `Invalid envEntries entry: ${JSON.stringify(entry)}`,
+      );
+    }
+  }
+  const caller = Deno.env.toObject();
+  // The launcher's note of where it is concerns this process, not the command.
+  delete caller[LAUNCHER_ENV];
+  const { env, dropped } = buildEnvironment(params.env ?? caller, {
+    clear: params.clearEnv ?? false,
+    // An environment given explicitly is the caller's choice: used as given.
+    inherit: params.env !== undefined || (params.inheritEnv ?? false),
+    entries: params.envEntries,
+  });
+  return { env, envDropped: dropped };
 }
 
 /**

@@ -158,6 +158,8 @@ export interface CommandSpec {
   cwd: string;
   /** The command's whole environment, given to `execve` only. */
   env: Readonly<Record<string, string>>;
+  /** The caller's variables left out because their names look like credentials. @default none */
+  envDropped?: readonly string[];
   /** Another identity to run it with (root only). @default undefined (the caller's) */
   runAs?: RunAs;
   /**
@@ -189,6 +191,8 @@ export interface SandboxPlan {
   cwdIdentity: FileIdentity;
   /** The command's environment, as `KEY=VALUE` strings for `envp`. */
   env: string[];
+  /** The caller's variables left out because their names look like credentials (names only). */
+  envDropped: string[];
   /** The policy's permissions as a user types them. */
   permissions: string[];
   /** Canonical writable roots (empty with `disk-full-write-access`). */
@@ -408,6 +412,7 @@ export function planSandbox(
     cwd,
     cwdIdentity: { dev: cwdInfo.dev, ino: cwdInfo.ino },
     env: envEntries,
+    envDropped: [...(command.envDropped ?? [])],
     permissions: policy.permissions.map(formatPermission),
     writableRoots,
     readableRoots,

@@ -53,10 +53,13 @@ Deno.test("--explain prints the plan the child receives, and runs nothing", asyn
       `disk-write-folder=${dir}`,
       "--cwd",
       dir,
+      "--env",
+      "TOKEN",
       "--",
       ...command,
     ];
-    const env = { PATH: "/usr/bin:/bin", HOME: Deno.env.get("HOME") ?? "/", TOKEN: secret };
+    // The caller's environment plus a token (which looks like a credential: passed by name).
+    const env = { TOKEN: secret };
     const explained = await runCli(["--explain", ...args], { env });
     assert.equal(explained.code, 0, explained.stderr);
     assert.throws(() => Deno.statSync(`${dir}/marker`), Deno.errors.NotFound);
@@ -64,16 +67,18 @@ Deno.test("--explain prints the plan the child receives, and runs nothing", asyn
     assert.ok(plan.env.every((entry: string) => entry.endsWith("=<hidden>")));
     assert.doesNotMatch(explained.stdout, new RegExp(secret));
     // The very plan the library makes (and the supervisor seals for its child), values aside.
+    Deno.env.set("TOKEN", secret);
     const made = explainSandbox(
       {
         command,
         cwd: dir,
-        env: { ...Deno.env.toObject(), ...env },
+        envEntries: ["TOKEN"],
         // In place, the CLI keeps the caller's controlling terminal (none here: no tty).
         terminal: { devices: [], controlling: true },
       },
       ["disk-full-read-access", `disk-write-folder=${dir}`],
     );
+    Deno.env.delete("TOKEN");
     const hide = (entries: string[]) => entries.map((entry) => entry.replace(/=.*$/s, "=<hidden>"));
     // The CLI protects its config files too; the rest is the library's plan.
     assert.deepEqual({ ...made, env: hide(made.env), protected: plan.protected }, plan);

@@ -53,6 +53,49 @@ const BASE: Record<string, string> = {
 const sorted = (env: Record<string, string>) =>
   Object.entries(env).map(([key, value]) => `${key}=${value}`).sort();
 
+Deno.test("variables that look like credentials are dropped by default; --env NAME and --inherit-env keep them", async (t) => {
+  const credentials = {
+    OPENAI_API_KEY: "k",
+    GITHUB_TOKEN: "t",
+    AWS_SECRET_ACCESS_KEY: "s",
+    DB_PASSWORD: "p",
+    GOOGLE_APPLICATION_CREDENTIALS: "/c.json",
+    SSH_AUTH_SOCK: "/run/agent.sock",
+    lower_api_key: "l",
+  };
+  const caller = { ...BASE, OTHER: "o", ...credentials };
+  const names = (lines: string[]) => lines.map((line) => line.slice(0, line.indexOf("=")));
+  for (const mode of MODES) {
+    await t.step(`${mode.name}: positive control: --inherit-env passes them all`, async () => {
+      const lines = await commandEnv([...mode.flags, "--inherit-env"], caller);
+      for (const [key, value] of Object.entries(credentials)) {
+        assert.ok(lines.includes(`${key}=${value}`), key);
+      }
+    });
+    await t.step(`${mode.name}: by default none reaches the command, the rest does`, async () => {
+      const lines = await commandEnv([...mode.flags], caller);
+      for (const key of Object.keys(credentials)) assert.ok(!names(lines).includes(key), key);
+      assert.ok(lines.includes("OTHER=o"));
+      assert.ok(lines.includes(`PATH=${BASE.PATH}`));
+    });
+    await t.step(`${mode.name}: --env NAME passes one through`, async () => {
+      const lines = await commandEnv([...mode.flags, "--env", "GITHUB_TOKEN"], caller);
+      assert.ok(lines.includes("GITHUB_TOKEN=t"));
+      assert.ok(!names(lines).includes("OPENAI_API_KEY"));
+    });
+  }
+  await t.step("--explain lists the names dropped, never their values", async () => {
+    const out = await runCliWithEnv(["--explain", "--env", "GITHUB_TOKEN", "--", "true"], caller);
+    assert.equal(out.code, 0, out.stderr);
+    const plan = JSON.parse(out.stdout);
+    assert.deepEqual(
+      plan.envDropped,
+      Object.keys(credentials).filter((key) => key !== "GITHUB_TOKEN").sort(),
+    );
+    for (const value of ["/run/agent.sock", "/c.json"]) assert.ok(!out.stdout.includes(value));
+  });
+});
+
 Deno.test("--clear-env keeps only PATH, HOME, TERM, LANG, USER, TMPDIR and the markers", async (t) => {
   const tmpdir = tempDir();
   try {
@@ -60,7 +103,7 @@ Deno.test("--clear-env keeps only PATH, HOME, TERM, LANG, USER, TMPDIR and the m
     const caller = { ...kept, SECRET_TOKEN: "s3cret", OTHER: "o" };
     for (const mode of MODES) {
       await t.step(`${mode.name}: positive control: without it everything passes`, async () => {
-        const lines = await commandEnv([...mode.flags], caller);
+        const lines = await commandEnv([...mode.flags, "--inherit-env"], caller);
         assert.ok(lines.includes("SECRET_TOKEN=s3cret"), lines.join(" "));
         assert.ok(lines.includes("OTHER=o"));
       });
