@@ -172,8 +172,9 @@ Deno.test("a failed command gets one hint line after its own stderr in supervise
       assert.equal(lines.length, 2, out.stderr);
       assert.equal(
         lines[1],
-        `llmx-sandbox: hint: Landlock may have refused writing ${dir}/f (outside the writable ` +
-          `roots); to allow it, add -s disk-write-folder=${dir}`,
+        `llmx-sandbox: hint: Landlock may have refused writing ${dir}/f (${dir}/f is a path ` +
+          `from the command's output), outside the writable roots; to allow it, add -s ` +
+          `disk-write-folder=${dir}`,
       );
       assert.equal(out.stdout, "", "never on stdout");
     });
