@@ -10,7 +10,7 @@ import { PLAN_VERSION } from "../policy/_plan_version.ts";
 import { prepareLandlock, restrictSelf } from "../ffi/landlock.ts";
 import { installSeccomp } from "../ffi/seccomp.ts";
 import { dropBoundingSet, limitCapabilities, setIdentity } from "../ffi/credentials.ts";
-import { fchdir, openPlanned } from "../ffi/files.ts";
+import { fchdir, openPlanned, sameFile } from "../ffi/files.ts";
 import {
   execve,
   prepareForExec,
@@ -79,7 +79,7 @@ export function applyAndExec(plan: SandboxPlan, options: ChildOptions): number {
     if (plan.supervision?.cgroupProcs) joinCgroup(plan.supervision.cgroupProcs);
     // Every planned path, opened with the caller's rights and checked to be the very file that
     // was planned: the working folder and each Landlock rule's parent.
-    const cwdFd = openPlanned(plan.cwd, plan.cwdIdentity);
+    const cwdFd = openPlanned(plan.cwd, plan.cwdIdentity, true);
     open.push(cwdFd);
     const rulesetFd = plan.landlock.apply ? prepareLandlock(plan.landlock) : undefined;
     if (rulesetFd !== undefined) open.push(rulesetFd);
@@ -210,7 +210,10 @@ function checkReachable(plan: SandboxPlan): void {
       }`,
     );
   }
-  if (info.dev !== plan.cwdIdentity.dev || info.ino !== plan.cwdIdentity.ino) {
+  const born = info.birthtime?.getTime();
+  if (
+    !sameFile({ dev: info.dev, ino: info.ino ?? 0, ...(born ? { born } : {}) }, plan.cwdIdentity)
+  ) {
     throw new Error(`${plan.cwd} is not the folder that was planned: it was replaced`);
   }
 }

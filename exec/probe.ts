@@ -6,6 +6,7 @@
 
 import { buildProbeReport, type ProbeReport, type SystemFacts } from "../policy/probe_report.ts";
 import { probeKernel } from "./kernel.ts";
+import { createKillCgroup } from "./cgroup.ts";
 
 function read(path: string): string | undefined {
   try {
@@ -26,6 +27,18 @@ function detectContainer(): string | null {
     if (cgroup.includes(name)) return name;
   }
   return null;
+}
+
+/** Whether a kill cgroup can be made here (made and removed at once). */
+function canKillTree(): boolean {
+  const cgroup = createKillCgroup();
+  if (!cgroup) return false;
+  try {
+    Deno.removeSync(cgroup.procsPath.slice(0, -"/cgroup.procs".length));
+  } catch {
+    // Left for the next supervisor to reuse nothing of; it is empty.
+  }
+  return true;
 }
 
 /**
@@ -56,6 +69,7 @@ export function gatherSystemFacts(): SystemFacts {
     root: Deno.uid() === 0,
     container: detectContainer(),
     wsl: /microsoft|wsl/i.test(release),
+    killCgroup: canKillTree(),
   };
 }
 

@@ -60,7 +60,7 @@ export function prepareLandlock(plan: LandlockPlan): number {
     const beneath = new Uint8Array(12);
     const view = new DataView(beneath.buffer);
     for (const rule of plan.rules) {
-      const parentFd = openPlanned(rule.path, rule);
+      const parentFd = openPlanned(rule.path, rule, rule.directory);
       try {
         view.setBigUint64(0, BigInt(rule.access), true);
         view.setInt32(8, parentFd, true);

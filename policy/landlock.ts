@@ -99,6 +99,11 @@ export interface FileIdentity {
   dev: number;
   /** `st_ino`. */
   ino: number;
+  /**
+   * When it was made, in milliseconds since the epoch, where the filesystem records it: an
+   * inode number freed and reused by a new file at the same path is told apart by it.
+   */
+  born?: number;
 }
 
 /** A path the planner grants rights beneath, with what it is. */
@@ -176,6 +181,8 @@ export interface LandlockNetRule {
 export interface LandlockRule extends FileIdentity {
   /** The path opened with `O_PATH` as the rule's parent. */
   path: string;
+  /** Whether it was a directory when planned (the child refuses anything else). */
+  directory: boolean;
   /** The rights granted beneath it, already masked for the ABI and for non-directories. */
   access: number;
   /** The same rights by name, for people. */
@@ -301,8 +308,16 @@ export function planLandlock(input: LandlockInput): LandlockPlan {
   const add = (target: LandlockPathInput, wanted: number) => {
     const access = maskRuleAccess(wanted, handledAccessFs, target.isDirectory);
     if (access) {
-      const { path, dev, ino } = target;
-      rules.push({ path, access, rights: fsRightNames(access), dev, ino });
+      const { path, dev, ino, born } = target;
+      rules.push({
+        path,
+        directory: target.isDirectory,
+        access,
+        rights: fsRightNames(access),
+        dev,
+        ino,
+        ...(born ? { born } : {}),
+      });
     }
   };
   if (handledAccessFs) {

@@ -112,11 +112,13 @@ export interface PlanHost extends PathHost {
 }
 
 function entryInfo(info: Deno.FileInfo): EntryInfo {
+  const born = info.birthtime?.getTime();
   return {
     isDirectory: info.isDirectory,
     isSymlink: info.isSymlink,
     dev: info.dev,
     ino: info.ino ?? 0,
+    ...(born ? { born } : {}),
   };
 }
 
@@ -353,9 +355,13 @@ export function planSandbox(
   const identify = (path: string): LandlockPathInput | undefined => {
     const real = host.realPath(path);
     const info = real === undefined ? undefined : host.stat(real);
-    return info === undefined
-      ? undefined
-      : { path: real!, isDirectory: info.isDirectory, dev: info.dev, ino: info.ino };
+    return info === undefined ? undefined : {
+      path: real!,
+      isDirectory: info.isDirectory,
+      dev: info.dev,
+      ino: info.ino,
+      ...(info.born ? { born: info.born } : {}),
+    };
   };
   const root = identify("/")!;
   // Never read as a whole: other terminals live in /dev. What a command needs is granted by name.
@@ -410,7 +416,11 @@ export function planSandbox(
     version: PLAN_VERSION,
     argv: [...command.argv],
     cwd,
-    cwdIdentity: { dev: cwdInfo.dev, ino: cwdInfo.ino },
+    cwdIdentity: {
+      dev: cwdInfo.dev,
+      ino: cwdInfo.ino,
+      ...(cwdInfo.born ? { born: cwdInfo.born } : {}),
+    },
     env: envEntries,
     envDropped: [...(command.envDropped ?? [])],
     permissions: policy.permissions.map(formatPermission),

@@ -29,6 +29,8 @@ export interface SystemFacts {
   container: string | null;
   /** Whether this is Windows Subsystem for Linux. */
   wsl: boolean;
+  /** Whether a cgroup with `cgroup.kill` can be made for each supervised command. */
+  killCgroup?: boolean;
 }
 
 /** One Landlock feature and whether this kernel has it. */
@@ -63,6 +65,12 @@ export interface ProbeReport {
   container: string | null;
   /** Whether this is Windows Subsystem for Linux. */
   wsl: boolean;
+  /**
+   * How a timeout or an abort ends everything the command started: `cgroup` (every descendant,
+   * also those that left the process group) or `process-group` (a descendant that called
+   * `setsid` survives).
+   */
+  processTree: "cgroup" | "process-group";
   /** How the default (read-only, no network) policy would be enforced here. */
   verdict: "full" | "partial" | "none";
   /** What would be dropped on this kernel, in words. */
@@ -158,6 +166,7 @@ export function buildProbeReport(facts: SystemFacts): ProbeReport {
     root: facts.root,
     container: facts.container,
     wsl: facts.wsl,
+    processTree: facts.killCgroup ? "cgroup" : "process-group",
     verdict: !seccompAvailable ? "none" : landlock.enforcement,
     dropped,
   };
@@ -195,6 +204,11 @@ export function formatProbeReport(report: ProbeReport): string {
     `running as root     ${yes(report.root)}`,
     `container           ${report.container ?? "none detected"}`,
     `WSL                 ${yes(report.wsl)}`,
+    `process tree kill   ${
+      report.processTree === "cgroup"
+        ? "yes (a cgroup per command: every descendant dies with it)"
+        : "process group only (no usable cgroup v2 with cgroup.kill: a setsid descendant survives)"
+    }`,
     `verdict             ${report.verdict}: ${
       {
         full: "the default policy is fully enforced here",

@@ -91,7 +91,8 @@ export function planReadScope(
       if (holes.includes(path)) continue;
       const info = host.lstat(path);
       if (info === undefined || info.isSymlink) continue;
-      expand({ path, isDirectory: info.isDirectory, dev: info.dev, ino: info.ino });
+      const { isDirectory, dev, ino, born } = info;
+      expand({ path, isDirectory, dev, ino, ...(born ? { born } : {}) });
     }
   };
   for (const root of roots) {

@@ -178,6 +178,7 @@ Deno.test("planLandlock() grants / execute, read_file and read_dir only", async 
       assert.equal(hex(ruleFor(p, "/")), hex(EXECUTE | READ_FILE | READ_DIR));
       assert.deepEqual(p.rules[0], {
         path: "/",
+        directory: true,
         access: EXECUTE | READ_FILE | READ_DIR,
         rights: ["execute", "read_file", "read_dir"],
         dev: ROOT.dev,

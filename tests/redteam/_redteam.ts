@@ -101,10 +101,15 @@ export function layeredPlan(
   if (layers === "all") return plan;
   const on = new Set(layers);
   const landlock = on.has("landlock");
+  const ports = policy.getTcpPorts();
   const seccomp = on.has("seccomp")
     ? landlock ? plan.seccomp : planSeccomp({
       arch: kernel.arch,
       restrictNetwork: !policy.hasFullNetworkAccess(),
+      restrictUnix: !policy.hasUnixSockets(),
+      rootSetIdBits: (keepRunAs && command.runAs ? command.runAs.uid : kernel.uid) === 0 &&
+        !policy.hasFullDiskWriteAccess(),
+      tcp: { connect: ports.connect.length > 0, bind: ports.bind.length > 0 },
       ptraceScoped: false,
       signalsScoped: false,
     })

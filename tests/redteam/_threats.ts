@@ -7,7 +7,15 @@ export interface Threat {
   /** A short key, used by `threatTest`. */
   id: string;
   /** The file `tests/redteam/<family>_test.ts` that tries it. */
-  family: "syscall_abi" | "network" | "terminal" | "files" | "processes" | "privileges";
+  family:
+    | "syscall_abi"
+    | "network"
+    | "terminal"
+    | "files"
+    | "reads"
+    | "processes"
+    | "privileges"
+    | "supervisor";
   /** What the command tries. */
   threat: string;
   /** Each layer that stops it by itself, with what the command sees; each is tested alone. */
@@ -128,6 +136,24 @@ export const THREATS: readonly Threat[] = [
     test: "io_uring: a socket and a connection through the ring are refused",
   },
   {
+    id: "listen-unbound",
+    family: "network",
+    threat: "with `network-bind-tcp`, `listen()` on a socket never bound: any free port, every " +
+      "interface",
+    stoppedBy: "the supervisor (seccomp user notification): `listen` EACCES; it listens itself " +
+      "only on a socket bound to a granted port",
+    kernel: "seccomp user notification (5.9); Landlock ABI 4 (6.7)",
+    test: "listen() without bind() is refused with network-bind-tcp",
+  },
+  {
+    id: "unix-full-network",
+    family: "network",
+    threat: "with `network-full-access`, connect to a daemon's UNIX socket (docker, D-Bus)",
+    stoppedBy: "seccomp: AF_UNIX `socket` EPERM; Landlock abstract-socket scope: `connect` EPERM",
+    kernel: `${SECCOMP}; Landlock ABI 6 (6.12)`,
+    test: "AF_UNIX: network-full-access does not reach a daemon's socket",
+  },
+  {
     id: "tiocsti",
     family: "terminal",
     threat: "TIOCSTI: type a command into the user's terminal",
@@ -142,6 +168,24 @@ export const THREATS: readonly Threat[] = [
     stoppedBy: "seccomp: `ioctl` EPERM",
     kernel: "none (the compiled filter, in the BPF interpreter: it needs a virtual console)",
     test: "TIOCLINUX: the filter refuses it (BPF interpreter)",
+  },
+  {
+    id: "other-terminal",
+    family: "terminal",
+    threat: "read what is typed into another session's terminal (`/dev/pts/N`)",
+    stoppedBy: "Landlock: `open` EACCES (full read is `/` without `/dev`; devices by name)",
+    kernel: LANDLOCK_1,
+    test: "other terminals: another session's /dev/pts/N cannot be opened",
+  },
+  {
+    id: "tty-takeover",
+    family: "terminal",
+    threat: "from a supervised command, take the caller's terminal (`/dev/tty`, `tcsetpgrp`) " +
+      "and read what is typed",
+    stoppedBy: "a session of its own: `open` ENXIO (no controlling terminal); Landlock: no " +
+      "`/dev/tty` rule",
+    kernel: "any",
+    test: "/dev/tty: a supervised command has no controlling terminal",
   },
   {
     id: "write-outside",
@@ -216,6 +260,35 @@ export const THREATS: readonly Threat[] = [
     test: "inherited descriptors: fd 3 from outside is closed at execve",
   },
   {
+    id: "planned-inode",
+    family: "files",
+    threat: "swap a writable root for a symlink between planning and applying",
+    stoppedBy: "the child: `open` of a path that is not the planned file (device, inode) is " +
+      "refused, nothing runs (125)",
+    kernel: "any",
+    test: "roots: a root replaced after planning is refused",
+  },
+  {
+    id: "hidden-secret",
+    family: "reads",
+    threat: "read a credential location under full read: directly, through `/proc/self/root`, " +
+      "a symlink, a new hard link, `..`",
+    stoppedBy: "Landlock: `open` EACCES (no rule reaches it; its siblings have theirs), " +
+      "`link` EXDEV",
+    kernel: "Landlock ABI 2 (5.19)",
+    test: "hidden locations: a credential file is unreadable by any path",
+  },
+  {
+    id: "program-prefix",
+    family: "reads",
+    threat: "with restricted reads, widen them to `/` by naming the program through " +
+      "`/proc/self/root` or a symlink to `/`",
+    stoppedBy: "the planner: only the program's real installation is readable, never `/`, a " +
+      "home or a shared folder",
+    kernel: LANDLOCK_1,
+    test: "restricted reads: a program named through /proc/self/root or a link to / widens nothing",
+  },
+  {
     id: "ptrace",
     family: "processes",
     threat: "ptrace a process outside and read its memory",
@@ -275,6 +348,15 @@ export const THREATS: readonly Threat[] = [
       "not scoped: EPERM",
     kernel: `Landlock ABI 6 (6.12); ${SECCOMP}`,
     test: "kill(-1): no process outside is signalled (private PID namespace)",
+  },
+  {
+    id: "sysv-ipc",
+    family: "processes",
+    threat: "overwrite a System V shared-memory segment of a process outside; leave segments " +
+      "behind",
+    stoppedBy: "seccomp: `shmat`, `shmget` EPERM (and the rest of System V IPC)",
+    kernel: SECCOMP,
+    test: "System V IPC: a segment outside cannot be attached, none can be made",
   },
   {
     id: "capabilities",
@@ -339,5 +421,51 @@ export const THREATS: readonly Threat[] = [
     stoppedBy: "no_new_privs: the effective uid stays",
     kernel: "no_new_privs (3.5)",
     test: "setuid programs: a setuid-root copy of id does not raise the command's rights",
+  },
+  {
+    id: "setid-bits",
+    family: "privileges",
+    threat: "as root without --run-as, `chmod u+s` a file root owns outside the writable roots",
+    stoppedBy: "seccomp: `chmod` EPERM (the set-user-ID and set-group-ID bits only); " +
+      "--run-as: EPERM",
+    kernel: SECCOMP,
+    test: "set-user-ID bits: as root the command cannot set them",
+  },
+  {
+    id: "root-full-write",
+    family: "privileges",
+    threat: "as root with full write and no network, have the kernel run a helper with the " +
+      "network (`/proc/sys/kernel/core_pattern`)",
+    stoppedBy: "the planner: refused (exit 2) unless --run-as or the network is granted",
+    kernel: "any",
+    test: "full write as root without the network is refused",
+  },
+  {
+    id: "clone3-cgroup",
+    family: "supervisor",
+    threat: "start a child in another cgroup (`clone3` with CLONE_INTO_CGROUP), out of the " +
+      "timeout's kill",
+    stoppedBy: "seccomp: `clone3` ENOSYS (libc falls back to `clone`)",
+    kernel: SECCOMP,
+    test: "clone3: a child cannot be started in another cgroup",
+  },
+  {
+    id: "supervisor-fds",
+    family: "supervisor",
+    threat: 'forge, read or delete the supervisor\'s report and plan (exit 125 "nothing ran", ' +
+      "or a crash)",
+    stoppedBy: "no file: a pipe and a sealed memfd reached through `/proc/SUPERVISOR/fd`; " +
+      "Landlock: `open` EACCES",
+    kernel: LANDLOCK_1,
+    test: "supervisor: its descriptors are out of the command's reach",
+  },
+  {
+    id: "self-rewrite",
+    family: "supervisor",
+    threat: "rewrite what the next run loads before its sandbox: Deno, DENO_DIR, this tool, " +
+      "the config",
+    stoppedBy: "the planner: a policy that can write one of them is refused (exit 2)",
+    kernel: "any",
+    test: "self-protection: a policy that could write the next run's code is refused",
   },
 ];

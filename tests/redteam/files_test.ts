@@ -3,7 +3,8 @@
 // before the sandbox). Only files in temporary folders this test made are ever touched.
 
 import assert from "node:assert/strict";
-import { run, tempDir } from "../_helpers.ts";
+import { exists, run, tempDir } from "../_helpers.ts";
+import { SandboxError } from "../../exec/errors.ts";
 import { SandboxPolicy } from "../../policy/sandbox_policy.ts";
 import {
   assertLayers,
@@ -17,6 +18,7 @@ import {
   NOT_ROOT,
   probe,
   probeCommand,
+  runPlan,
   Target,
   threatTest,
   withPlanFile,
@@ -238,4 +240,53 @@ threatTest("inherited-fd", NO_GCC, async (t) => {
       });
     }
   });
+});
+
+threatTest("planned-inode", NO_GCC, async (t) => {
+  // A resident process swaps the planned root between planning and applying: here the test
+  // does the swap itself, between planSandbox() and the child's start.
+  const base = tempDir();
+  try {
+    const root = `${base}/root`;
+    const elsewhere = `${base}/elsewhere`;
+    Deno.mkdirSync(elsewhere);
+    const plan = () => {
+      Deno.mkdirSync(root);
+      return layeredPlan(
+        SandboxPolicy.readOnlyWithWritableRoots([root]),
+        probeCommand(["create", `${root}/marker`]),
+        "all",
+      );
+    };
+    await t.step("positive control: unswapped, the command writes in the root", async () => {
+      assertWorked(await runPlan(plan()), "wrote");
+      assert.ok(exists(`${root}/marker`));
+      Deno.removeSync(root, { recursive: true });
+    });
+    for (
+      const [name, swap] of [
+        ["a symlink to another folder", () => Deno.symlinkSync(elsewhere, root)],
+        // Made before the root goes, so that it cannot reuse the root's inode number.
+        ["another folder renamed onto it", () => Deno.renameSync(`${base}/other`, root)],
+      ] as const
+    ) {
+      await t.step(`${name}: refused, nothing runs (125)`, async () => {
+        const planned = plan();
+        Deno.mkdirSync(`${base}/other`);
+        Deno.removeSync(root);
+        swap();
+        if (exists(`${base}/other`)) Deno.removeSync(`${base}/other`);
+        await assert.rejects(
+          () => runPlan(planned),
+          (error: unknown) =>
+            error instanceof SandboxError && error.kind === "apply-failed" &&
+            /not the file that was planned/.test(error.message),
+        );
+        assert.ok(!exists(`${elsewhere}/marker`) && !exists(`${root}/marker`), "nothing written");
+        Deno.removeSync(root, { recursive: true });
+      });
+    }
+  } finally {
+    Deno.removeSync(base, { recursive: true });
+  }
 });

@@ -194,3 +194,56 @@ threatTest("io-uring", NO_GCC, async (t) => {
     await listener.close();
   }
 });
+
+threatTest("listen-unbound", firstReason(NO_GCC, LANDLOCK_TCP), async (t) => {
+  // A port is granted; the command listens without binding it (or any port) first.
+  const granted = ConnectionCounter.tcp();
+  const port = granted.port;
+  await granted.close();
+  await assertLayers(t, {
+    policy: new SandboxPolicy([`network-bind-tcp=${port}`]),
+    args: ["listen-unbound"],
+    worked: "listening [0-9]+",
+    denials: [
+      // seccomp hands listen() to the supervisor, which looks at the socket: never bound.
+      { layers: ["seccomp"], refused: "listen EACCES" },
+      { layers: "all", refused: "listen EACCES" },
+    ],
+  });
+});
+
+threatTest("unix-full-network", firstReason(NO_GCC, NO_PYTHON), async (t) => {
+  const policy = new SandboxPolicy(["network-full-access"]);
+  await t.step("a daemon's socket path", async (t) => {
+    await withUnixListener("stream", (path, count) =>
+      assertLayers(t, {
+        policy,
+        args: ["unix-stream", path],
+        worked: "connected",
+        count,
+        denials: [
+          { layers: ["seccomp"], refused: "socket EPERM" },
+          { layers: "all", refused: "socket EPERM" },
+        ],
+      }));
+  });
+  await t.step("an abstract name", async (t) => {
+    const name = `llmx-redteam-${Deno.pid}-${crypto.randomUUID()}`;
+    const listener = await UnixCounter.open(PYTHON!, "abstract", name);
+    try {
+      await assertLayers(t, {
+        policy,
+        args: ["unix-abstract", name],
+        worked: "connected",
+        count: () => listener.settle(),
+        denials: [
+          { layers: ["landlock"], refused: "connect EPERM", skip: landlockBelow(6) },
+          { layers: ["seccomp"], refused: "socket EPERM" },
+          { layers: "all", refused: "socket EPERM" },
+        ],
+      });
+    } finally {
+      await listener.close();
+    }
+  });
+});

@@ -4,11 +4,14 @@
 
 import assert from "node:assert/strict";
 import { tmpdir } from "node:os";
-import { type Output, run, tempDir, which } from "../_helpers.ts";
-import { SandboxPolicy } from "../../policy/sandbox_policy.ts";
+import { type Output, run, runCli, tempDir, which } from "../_helpers.ts";
+import { PolicyError, SandboxPolicy } from "../../policy/sandbox_policy.ts";
+import { planSandbox } from "../../policy/plan.ts";
+import { probeKernel } from "../../exec/kernel.ts";
 import { FULL_NETWORK_CAPABILITIES, FULL_WRITE_CAPABILITIES } from "../../policy/capabilities.ts";
 import {
   assertLayers,
+  assertWorked,
   describeLayers,
   ENV,
   firstReason,
@@ -17,6 +20,7 @@ import {
   NO_GCC,
   nobody,
   NOT_ROOT,
+  probeCommand,
   runPlan,
   runProbe,
   threatTest,
@@ -272,4 +276,51 @@ threatTest("setuid", setuidUnavailable(), async (t) => {
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+threatTest("setid-bits", firstReason(NO_GCC, NOT_ROOT), async (t) => {
+  await withRootFile(async (file) => {
+    await assertLayers(t, {
+      policy: POLICY,
+      runAs: nobody(),
+      args: ["chmod", file, "4755"],
+      worked: "changed",
+      reached() {
+        assert.equal(Deno.statSync(file).mode! & 0o7777, 0o4755);
+        Deno.chmodSync(file, 0o644);
+      },
+      unchanged: () => assert.equal(Deno.statSync(file).mode! & 0o7777, 0o644),
+      denials: [
+        { layers: ["seccomp"], refused: "chmod EPERM" },
+        { layers: ["run_as"], refused: "chmod EPERM" },
+        { layers: "all", refused: "chmod EPERM" },
+      ],
+    });
+    await t.step("the other mode bits stay root's to change (see the README)", async () => {
+      const plan = layeredPlan(POLICY, probeCommand(["chmod", file, "0755"]), ["seccomp"]);
+      assertWorked(await runPlan(plan), "changed");
+      assert.equal(Deno.statSync(file).mode! & 0o7777, 0o755);
+    });
+  });
+});
+
+threatTest("root-full-write", NOT_ROOT, async (t) => {
+  // Writing core_pattern for real would change how this machine handles crashes: what stands
+  // in the way is the planner, and the plan it refuses is shown to allow that write.
+  const fullWrite = new SandboxPolicy(["disk-full-read-access", "disk-full-write-access"]);
+  const command = { argv: ["true"], cwd: "/", env: { PATH: "/usr/bin:/bin" } };
+  await t.step("positive control: as another user the same policy is planned", () => {
+    const plan = planSandbox(fullWrite, { ...command, runAs: nobody() }, probeKernel());
+    const root = plan.landlock.rules.find((rule) => rule.path === "/");
+    assert.ok(root?.rights.includes("write_file"), "/proc/sys is writable under full write");
+  });
+  await t.step("as root without the network: refused, exit 2", async () => {
+    assert.throws(
+      () => planSandbox(fullWrite, command, probeKernel()),
+      (error: unknown) => error instanceof PolicyError && error.kind === "root-full-write",
+    );
+    const out = await runCli(["-s", "disk-full-write-access", "--", "true"]);
+    assert.equal(out.code, 2, out.stderr);
+    assert.match(out.stderr, /core_pattern.*--run-as USER/);
+  });
 });

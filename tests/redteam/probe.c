@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/io_uring.h>
+#include <linux/sched.h>
 #include <linux/netlink.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -19,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -348,6 +351,84 @@ static int add_key_to_process_keyring(void) {
   return ok("added");
 }
 
+// Reads a file: prints its first line (the test's marker), or how the open or read failed.
+static int read_file(const char *path) {
+  int fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return refused("open");
+  char buffer[256] = {0};
+  ssize_t n = read(fd, buffer, sizeof buffer - 1);
+  if (n < 0 && errno != EAGAIN) return refused("read");
+  buffer[n > 0 ? strcspn(buffer, "\n") : 0] = 0;
+  printf("ok %s\n", buffer);
+  return 0;
+}
+
+// A System V shared-memory segment of its own, removed again: the command could make one.
+static int shm_create(void) {
+  int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+  if (id < 0) return refused("shmget");
+  shmctl(id, IPC_RMID, NULL);
+  return ok("created");
+}
+
+// A segment for the others to attack: prints its id, then answers each line on stdin with the
+// segment's content ("reset" puts "keep" back first); removes it at the end of its input.
+static int shm_hold(void) {
+  int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0666);
+  if (id < 0) return refused("shmget");
+  char *memory = shmat(id, NULL, 0);
+  if (memory == (void *)-1) return refused("shmat");
+  strcpy(memory, "keep");
+  printf("%d\n", id);
+  char line[64];
+  while (fgets(line, sizeof line, stdin)) {
+    if (strncmp(line, "reset", 5) == 0) strcpy(memory, "keep");
+    printf("%s\n", memory);
+  }
+  shmdt(memory);
+  shmctl(id, IPC_RMID, NULL);
+  return 0;
+}
+
+// Attaches the segment the test made (by id) and overwrites its start.
+static int shm_write(const char *id, const char *text) {
+  char *memory = shmat(atoi(id), NULL, 0);
+  if (memory == (void *)-1) return refused("shmat");
+  strcpy(memory, text);
+  shmdt(memory);
+  return ok("written");
+}
+
+// Starts a child straight into another cgroup (clone3 with CLONE_INTO_CGROUP and an O_PATH
+// descriptor of that cgroup's folder); prints the cgroup the child found itself in.
+static int clone3_into(const char *folder) {
+  int cgroup = open(folder, O_PATH | O_DIRECTORY);
+  if (cgroup < 0) return refused("open");
+  struct clone_args args = {
+    .flags = CLONE_INTO_CGROUP,
+    .exit_signal = SIGCHLD,
+    .cgroup = (uint64_t)cgroup,
+  };
+  long pid = syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0) return refused("clone3");
+  if (pid == 0) _exit(0);
+  int status;
+  waitpid((pid_t)pid, &status, 0);
+  return ok("cloned");
+}
+
+// listen() on a TCP socket never bound: the kernel binds a free port on every interface.
+static int listen_unbound(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return refused("socket");
+  if (listen(fd, 1) < 0) return refused("listen");
+  struct sockaddr_in address;
+  socklen_t length = sizeof address;
+  getsockname(fd, (struct sockaddr *)&address, &length);
+  printf("ok listening %d\n", ntohs(address.sin_port));
+  return 0;
+}
+
 static int pdeathsig(void) {
   int signal = -1;
   if (prctl(PR_GET_PDEATHSIG, &signal) < 0) return refused("prctl");
@@ -406,6 +487,18 @@ int main(int argc, char **argv) {
   if (IS("removexattr", 2)) return removexattr(a, b) < 0 ? refused("removexattr") : ok("removed");
   if (IS("write-fd", 2)) return write_text(atoi(a), b);
   if (IS("pdeathsig", 0)) return pdeathsig();
+  if (IS("read", 1)) return read_file(a);
+  if (IS("shm-create", 0)) return shm_create();
+  if (IS("shm-write", 2)) return shm_write(a, b);
+  if (IS("shm-hold", 0)) return shm_hold();
+  if (IS("clone3-into", 1)) return clone3_into(a);
+  if (IS("listen-unbound", 0)) return listen_unbound();
+  if (IS("link", 2)) return link(a, b) < 0 ? refused("link") : ok("linked");
+  if (IS("list", 1)) {
+    int fd = open(a, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return refused("open");
+    return ok("listed");
+  }
   if (IS("add-key", 0)) return add_key_to_process_keyring();
   fprintf(stderr, "probe: unknown command or wrong argument count: %s\n", command);
   return 2;

@@ -253,3 +253,91 @@ threatTest("kill-all", firstReason(NO_GCC, namespaceUnavailable()), async (t) =>
     });
   }
 });
+
+/** A System V shared-memory segment held by a process of ours, outside the sandbox. */
+class SegmentHolder {
+  readonly #child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #reader: ReadableStreamDefaultReader<string>;
+  #buffered = "";
+  id = "";
+
+  private constructor(child: Deno.ChildProcess) {
+    this.#child = child;
+    this.#writer = child.stdin.getWriter();
+    this.#reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  }
+
+  static async start(): Promise<SegmentHolder> {
+    const child = new Deno.Command(probe(), {
+      args: ["shm-hold"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const holder = new SegmentHolder(child);
+    holder.id = await holder.#line();
+    assert.match(holder.id, /^[0-9]+$/, "the holder made its segment");
+    return holder;
+  }
+
+  async #line(): Promise<string> {
+    while (!this.#buffered.includes("\n")) {
+      const { value, done } = await this.#reader.read();
+      if (done) throw new Error("The segment's holder ended");
+      this.#buffered += value;
+    }
+    const end = this.#buffered.indexOf("\n");
+    const line = this.#buffered.slice(0, end);
+    this.#buffered = this.#buffered.slice(end + 1);
+    return line;
+  }
+
+  /** What the segment holds now (after putting "keep" back when `reset`). */
+  async content(reset = false): Promise<string> {
+    await this.#writer.write(new TextEncoder().encode(reset ? "reset\n" : "show\n"));
+    return await this.#line();
+  }
+
+  /** Ends it: it removes its segment. */
+  async stop(): Promise<void> {
+    await this.#writer.close().catch(() => {});
+    await this.#reader.cancel().catch(() => {});
+    await this.#child.status;
+  }
+}
+
+threatTest("sysv-ipc", NO_GCC, async (t) => {
+  const holder = await SegmentHolder.start();
+  try {
+    await t.step("attaching a segment outside and overwriting it", async (t) => {
+      await assertLayers(t, {
+        policy: POLICY,
+        args: ["shm-write", holder.id, "pwned"],
+        worked: "written",
+        reached: async () => {
+          assert.equal(await holder.content(), "pwned");
+          assert.equal(await holder.content(true), "keep");
+        },
+        unchanged: async () => assert.equal(await holder.content(), "keep"),
+        denials: [
+          { layers: ["seccomp"], refused: "shmat EPERM" },
+          { layers: "all", refused: "shmat EPERM" },
+        ],
+      });
+    });
+    await t.step("making a segment that would outlive the command", async (t) => {
+      await assertLayers(t, {
+        policy: POLICY,
+        args: ["shm-create"],
+        worked: "created",
+        denials: [
+          { layers: ["seccomp"], refused: "shmget EPERM" },
+          { layers: "all", refused: "shmget EPERM" },
+        ],
+      });
+    });
+  } finally {
+    await holder.stop();
+  }
+});

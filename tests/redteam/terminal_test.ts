@@ -4,7 +4,9 @@
 
 import assert from "node:assert/strict";
 import { runBpf } from "../_bpf.ts";
-import { run } from "../_helpers.ts";
+import { MAIN, run } from "../_helpers.ts";
+import { planSandbox } from "../../policy/plan.ts";
+import { probeKernel } from "../../exec/kernel.ts";
 import { PYTHON } from "../_net.ts";
 import {
   AUDIT_ARCH,
@@ -26,6 +28,7 @@ import {
   NO_GCC,
   probe,
   probeCommand,
+  runPlan,
   threatTest,
   withPlanFile,
 } from "./_redteam.ts";
@@ -116,4 +119,139 @@ threatTest("tioclinux", undefined, () => {
       assert.equal(runBpf(program, data), (SECCOMP_RET_ERRNO | EPERM) >>> 0, arch);
     }
   }
+});
+
+// A pseudo-terminal this test owns, as another session's would be: its slave's name is printed,
+// then a line typed into it (written to the master, so it waits in the slave's input).
+const TYPED_PY = `
+import os, pty, sys
+master, slave = pty.openpty()
+print(os.ttyname(slave), flush=True)
+os.write(master, sys.argv[1].encode() + b"\\n")
+sys.stdin.read()
+`;
+
+threatTest("other-terminal", firstReason(NO_GCC, NO_PTY), async (t) => {
+  const secret = `llmx-typed-${crypto.randomUUID()}`;
+  // A fresh line is typed for each attempt (a successful read takes it).
+  const holder = async () => {
+    const child = new Deno.Command(PYTHON!, {
+      args: ["-c", TYPED_PY, secret],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let line = "";
+    while (!line.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the pseudo-terminal's holder ended");
+      line += value;
+    }
+    return {
+      pts: line.trim(),
+      async close() {
+        await child.stdin.close();
+        await reader.cancel();
+        await child.status;
+      },
+    };
+  };
+  const attempt = async (fn: (args: string[]) => Promise<{ stdout: string; code: number }>) => {
+    const terminal = await holder();
+    try {
+      return await fn(["read", terminal.pts]);
+    } finally {
+      await terminal.close();
+    }
+  };
+  await t.step("positive control: reads what was typed, without the sandbox", async () => {
+    const out = await attempt((args) => run(probe(), args));
+    assert.equal(out.stdout, `ok ${secret}\n`);
+  });
+  await t.step("positive control: with no layer too", async () => {
+    const out = await attempt((args) => runPlan(layeredPlan(POLICY, probeCommand(args), [])));
+    assert.equal(out.stdout, `ok ${secret}\n`);
+  });
+  for (const layers of [["landlock"], "all"] as Layers[]) {
+    await t.step(`supervised, ${describeLayers(layers)}: open EACCES`, async () => {
+      const out = await attempt((args) => runPlan(layeredPlan(POLICY, probeCommand(args), layers)));
+      assert.equal(out.stdout, "refused open EACCES\n");
+    });
+  }
+  await t.step("in place, all layers: open EACCES", async () => {
+    const out = await attempt((args) =>
+      withPlanFile(
+        layeredPlan(POLICY, probeCommand(args), "all"),
+        (argv) => run(argv[0], argv.slice(1)),
+      )
+    );
+    assert.equal(out.stdout, "refused open EACCES\n");
+  });
+});
+
+threatTest("tty-takeover", firstReason(NO_GCC, NO_PTY), async (t) => {
+  // The CLI runs as the session leader of a pseudo-terminal this test owns (its controlling
+  // terminal), as in a user's shell; the command tries to open that terminal by /dev/tty.
+  const cli = (flags: string[], extra: string[] = []) =>
+    underTerminal([
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--quiet",
+      MAIN,
+      "-q",
+      ...flags,
+      "--",
+      probe(),
+      "read",
+      "/dev/tty",
+      ...extra,
+    ]);
+  await t.step("positive control: in place, the command has the terminal", async () => {
+    const { shown, status } = await cli([]);
+    assert.equal(status, 0, shown);
+    assert.match(shown, /^ok /);
+  });
+  await t.step("supervised: no controlling terminal, no /dev/tty", async () => {
+    const { shown, status } = await cli(["--timeout", "30000"]);
+    assert.equal(status, 1, shown);
+    assert.match(shown, /^refused open (EACCES|ENXIO)\r?\n$/);
+  });
+  await t.step("supervised with a /dev/tty rule: the session alone refuses (ENXIO)", async () => {
+    // The plan grants /dev/tty as in place; only the session of its own stands in the way.
+    const plan = planSandbox(SandboxPolicy.readOnly(), {
+      ...probeCommand(["read", "/dev/tty"]),
+      terminal: { devices: [], controlling: true },
+    }, probeKernel());
+    assert.ok(plan.landlock.rules.some((rule) => rule.path === "/dev/tty"));
+    await withPlanFile(plan, async () => {
+      const dir = Deno.makeTempDirSync({ prefix: "llmx-redteam-tty-" });
+      try {
+        Deno.writeTextFileSync(`${dir}/plan.json`, JSON.stringify(plan));
+        Deno.writeTextFileSync(
+          `${dir}/supervise.ts`,
+          `import { spawnPlan } from ${
+            JSON.stringify(new URL("../../exec/spawn.ts", import.meta.url).href)
+          };
+const plan = JSON.parse(Deno.readTextFileSync(Deno.args[0]));
+const status = await spawnPlan(plan, { stdin: "inherit", stdout: "inherit", stderr: "inherit" }).status;
+Deno.exit(status.exitCode);
+`,
+        );
+        const { shown, status } = await underTerminal([
+          Deno.execPath(),
+          "run",
+          "-A",
+          "--quiet",
+          `${dir}/supervise.ts`,
+          `${dir}/plan.json`,
+        ]);
+        assert.equal(status, 1, shown);
+        assert.match(shown, /^refused open ENXIO\r?\n$/);
+      } finally {
+        Deno.removeSync(dir, { recursive: true });
+      }
+    });
+  });
 });

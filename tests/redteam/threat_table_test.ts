@@ -1,11 +1,11 @@
-// The README's threat table and the red-team suite agree line for line: each row of the table
-// in tests/redteam/_threats.ts is in the README, in order, and is tried by exactly one test in
-// its family's file; nothing else in the suite is a test of its own.
+// The threat table (docs/threats.md) and the red-team suite agree line for line: each row of the
+// table in tests/redteam/_threats.ts is in the document, in order, and is tried by exactly one test
+// in its family's file; nothing else in the suite is a test of its own.
 
 import assert from "node:assert/strict";
 import { THREATS } from "./_threats.ts";
 
-const README = new URL("../../README.md", import.meta.url);
+const DOC = new URL("../../docs/threats.md", import.meta.url);
 const HEADER = ["Family", "Threat", "Stopped by (each alone)", "Kernel", "Test"];
 
 /** A table row as the README has it. */
@@ -15,8 +15,8 @@ function cells(row: (typeof THREATS)[number]): string[] {
 
 /** The rows of the first Markdown table after a heading, as trimmed cells. */
 function tableAfter(markdown: string, heading: string): string[][] {
-  const start = markdown.indexOf(`\n${heading}\n`);
-  assert.ok(start >= 0, `README has a "${heading}" section`);
+  const start = markdown.indexOf(`${heading}\n`);
+  assert.ok(start >= 0, `docs/threats.md has a "${heading}" heading`);
   const lines = markdown.slice(start).split("\n");
   const first = lines.findIndex((line) => line.startsWith("|"));
   const rows: string[][] = [];
@@ -27,8 +27,8 @@ function tableAfter(markdown: string, heading: string): string[][] {
   return rows;
 }
 
-Deno.test("the README's threat table is the red-team suite's, row for row", () => {
-  const rows = tableAfter(Deno.readTextFileSync(README), "## Threats and the red-team suite");
+Deno.test("the threat table of docs/threats.md is the red-team suite's, row for row", () => {
+  const rows = tableAfter(Deno.readTextFileSync(DOC), "# Threats and the red-team suite");
   const [header, separator, ...body] = rows;
   const expected = THREATS.map(cells);
   const markdown = [HEADER, ...expected].map((row) => `| ${row.join(" | ")} |`).join("\n");
