@@ -50,6 +50,7 @@ export {
   type StdioMode,
 } from "./exec/spawn.ts";
 export { SandboxError, type SandboxErrorKind } from "./exec/errors.ts";
+export type { NetworkDecision } from "./exec/proxy.ts";
 export { type DenialEvidence, looksSandboxDenied } from "./exec/sandbox_denied.ts";
 export { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_SANDBOX_FAILED } from "./exec/child.ts";
 export { probeKernel } from "./exec/kernel.ts";
@@ -75,6 +76,7 @@ export {
   type PathHost,
   PolicyError,
   type PolicyErrorKind,
+  type PolicyOptions,
   SandboxPolicy,
   systemPathHost,
 } from "./policy/sandbox_policy.ts";
@@ -83,6 +85,7 @@ export {
   type KernelFacts,
   type PlanHost,
   planSandbox,
+  type ProxyPlan,
   ROOT_WARNING,
   type SandboxPlan,
   type Supervision,

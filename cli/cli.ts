@@ -15,6 +15,8 @@ import { checkRunnable, execPlan, explainSandbox, type SandboxParams } from "../
 import { probeSystem } from "../exec/probe.ts";
 import { formatProbeReport } from "../policy/probe_report.ts";
 import { denialHint } from "./denial_hint.ts";
+import type { NetworkDecision } from "../exec/proxy.ts";
+import { formatHostPort } from "../policy/network_domain.ts";
 import { ConfigError, defaultConfigPath, loadConfig } from "./config.ts";
 
 /** Exit code for a wrong invocation; nothing runs. */
@@ -156,6 +158,7 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
     policy = new SandboxPolicy(permissions, {
       hide: [...(file.hide ?? []), ...args.hide],
       show: [...(file.show ?? []), ...args.show],
+      denyDomains: [...(file.denyDomains ?? []), ...args.denyDomains],
     });
     restrictedReads = restrictReads;
     params = {
@@ -208,8 +211,9 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
     const warnings = { quiet: args.quiet, restrictedReads };
     if (args.json) return await runJson(plan, params, args.stdin, warnings);
     warn(plan, warnings);
-    // A plan whose listen() calls the supervisor answers cannot run in place.
-    return params.timeoutMs === undefined && plan.listen === null
+    // A plan whose listen() calls the supervisor answers, or whose network is its proxy, cannot
+    // run in place.
+    return params.timeoutMs === undefined && plan.listen === null && plan.proxy === null
       ? runInPlace(plan)
       : await runSupervised(plan, params.timeoutMs, args.quiet);
   } catch (error) {
@@ -242,6 +246,15 @@ function warn(plan: SandboxPlan, context: WarningContext): void {
   }
   for (const warning of plan.warnings) fail(`warning: ${warning}`);
   if (context.restrictedReads) fail(RESTRICTED_READS_NOTICE);
+}
+
+/** One line for a host the proxy refused: which, why, and the permission that would allow it. */
+function tellRefused(decision: NetworkDecision): void {
+  const target = formatHostPort(decision.host, decision.port);
+  fail(
+    `network: refused ${target} (${decision.reason})` +
+      (decision.suggestion ? `; to allow it, add -s ${decision.suggestion}` : ""),
+  );
 }
 
 /** The terminal devices behind some of this process's standard streams. */
@@ -283,6 +296,7 @@ async function runSupervised(
     stdin: "inherit",
     stdout: "inherit",
     stderr: quiet ? "inherit" : "piped",
+    onNetworkRefused: quiet ? undefined : tellRefused,
   });
   const forwarders = FORWARDED.map((signal) => {
     const handler = () => child.kill(signal);
@@ -324,6 +338,7 @@ async function runJson(
   warn(plan, warnings);
   const result = await execPlan(plan, {
     ...params,
+    onNetworkRefused: warnings.quiet ? undefined : tellRefused,
     stdin: stdin
       ? new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer())
       : undefined,

@@ -8,6 +8,7 @@
 import { dirname, isAbsolute, join, resolve } from "../policy/_path.ts";
 import { parsePermission, type SandboxPermission } from "../policy/permission.ts";
 import { validEnvEntry } from "../policy/environment.ts";
+import { formatDomainPattern, parseDomainPattern } from "../policy/network_domain.ts";
 import { MAX_TIMEOUT_MS } from "../exec/spawn.ts";
 
 /** The file as written; every field optional. */
@@ -30,6 +31,8 @@ export interface RawConfig {
   hide?: string[];
   /** Credential locations to show again (`--show`); relative to the file's folder. */
   show?: string[];
+  /** Domains the proxy refuses even where a `network-domain` allows them (`--deny-domain`). */
+  denyDomains?: string[];
 }
 
 /** A config file that cannot be used: exit 2, nothing runs. */
@@ -56,6 +59,7 @@ const KEYS = new Set([
   "restrictReads",
   "hide",
   "show",
+  "denyDomains",
 ]);
 
 /**
@@ -142,6 +146,19 @@ export function parseConfig(text: string, file: string): RawConfig {
       return isAbsolute(path) || path === "~" || path.startsWith("~/")
         ? path
         : resolve(dirname(file), path);
+    });
+  }
+  if (record.denyDomains !== undefined) {
+    if (!Array.isArray(record.denyDomains)) {
+      throw new ConfigError(file, "denyDomains", "expected an array of patterns");
+    }
+    config.denyDomains = record.denyDomains.map((pattern, i) => {
+      try {
+        if (typeof pattern !== "string") throw new Error(`expected a pattern, got ${pattern}`);
+        return formatDomainPattern(parseDomainPattern(pattern));
+      } catch (error) {
+        throw new ConfigError(file, `denyDomains[${i}]`, (error as Error).message);
+      }
     });
   }
   for (const key of ["clearEnv", "inheritEnv", "requireFull", "restrictReads"] as const) {

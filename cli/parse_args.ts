@@ -7,6 +7,7 @@
 
 import { parsePermission, type SandboxPermission } from "../policy/permission.ts";
 import { validEnvEntry } from "../policy/environment.ts";
+import { formatDomainPattern, parseDomainPattern } from "../policy/network_domain.ts";
 import { MAX_TIMEOUT_MS } from "../exec/spawn.ts";
 
 /** What the command line asked for. */
@@ -33,6 +34,8 @@ export interface CliArgs {
   hide: string[];
   /** `--show PATH`, in order. */
   show: string[];
+  /** `--deny-domain PATTERN`, in order. */
+  denyDomains: string[];
   /** `--run-as USER[:GROUP]`. */
   runAs?: string;
   /** `-h`/`--help`. */
@@ -74,6 +77,7 @@ const WITH_VALUE = new Map([
   ["--run-as", "run-as"],
   ["--hide", "hide"],
   ["--show", "show"],
+  ["--deny-domain", "deny-domain"],
 ]);
 type BooleanOption =
   | "help"
@@ -141,6 +145,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     restrictReads: false,
     hide: [],
     show: [],
+    denyDomains: [],
     command: [],
   };
   let i = 0;
@@ -194,6 +199,12 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         throw new UsageError(`Invalid --${option}: ${JSON.stringify(value)} (a path)`);
       }
       args[option].push(value);
+    } else if (option === "deny-domain") {
+      try {
+        args.denyDomains.push(formatDomainPattern(parseDomainPattern(value)));
+      } catch (error) {
+        throw new UsageError(`Invalid --deny-domain: ${(error as Error).message}`);
+      }
     } else if (option === "run-as") {
       if (value === "") throw new UsageError("Invalid --run-as: empty (USER or USER:GROUP)");
       args.runAs = value;

@@ -71,6 +71,9 @@ export function applyAndExec(plan: SandboxPlan, options: ChildOptions): number {
     if (!plan.runnable) {
       throw new Error(`The plan is not runnable: ${plan.landlock.dropped.join("; ")}`);
     }
+    if (plan.proxy && plan.proxy.port === 0) {
+      throw new Error("network-domain needs the supervisor's proxy, and this run has none");
+    }
     // The order matters; each step needs something from the ones before it, or must not have
     // something the ones after take away.
     // A session of its own, so that the supervisor can signal all the command starts.

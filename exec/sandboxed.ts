@@ -14,6 +14,7 @@ import { LAUNCHER_ENV, selfLoadedFiles } from "./self_files.ts";
 import { probeKernel } from "./kernel.ts";
 import { SandboxError } from "./errors.ts";
 import { type ExecStatus, MAX_TIMEOUT_MS, type SandboxedProcess, spawnPlan } from "./spawn.ts";
+import type { NetworkDecision } from "./proxy.ts";
 import { looksSandboxDenied } from "./sandbox_denied.ts";
 import { buildEnvironment, validEnvEntry } from "../policy/environment.ts";
 import { resolveRunAsOnSystem } from "./run_as.ts";
@@ -68,6 +69,16 @@ export interface SandboxParams {
   hide?: readonly string[];
   /** Built-in hidden locations to make readable again (`--show`). @default none */
   show?: readonly string[];
+  /**
+   * With `network-domain` permissions: domains the proxy refuses even where one allows them
+   * (`--deny-domain`; the same patterns). @default none
+   */
+  denyDomains?: readonly string[];
+  /**
+   * With `network-domain`: called once per host and port the proxy refused, as it happens (the
+   * CLI prints a line naming the permission that would allow it). @default undefined
+   */
+  onNetworkRefused?: (decision: NetworkDecision) => void;
   /**
    * For programs that hand the command their own terminal through `spawnPlan` with inherited
    * streams (as the CLI does): the terminal devices it may reopen, and whether it keeps the
@@ -165,12 +176,14 @@ export function explainSandbox(params: SandboxParams, policy: PolicyInput): Sand
   }
   try {
     const given = policy instanceof SandboxPolicy ? policy : new SandboxPolicy(policy);
-    const resolved = params.hide === undefined && params.show === undefined
-      ? given
-      : given.withPaths({
-        hide: [...given.hide, ...(params.hide ?? [])],
-        show: [...given.show, ...(params.show ?? [])],
-      });
+    const resolved =
+      params.hide === undefined && params.show === undefined && params.denyDomains === undefined
+        ? given
+        : given.withPaths({
+          hide: [...given.hide, ...(params.hide ?? [])],
+          show: [...given.show, ...(params.show ?? [])],
+          denyDomains: [...given.denyDomains, ...(params.denyDomains ?? [])],
+        });
     return planSandbox(
       resolved,
       {
@@ -316,6 +329,7 @@ export function spawnSandboxed(params: SpawnParams, policy: PolicyInput): Sandbo
     timeoutMs: params.timeoutMs,
     signal: params.signal,
     stdin: params.stdin ?? "null",
+    onNetworkRefused: params.onNetworkRefused,
   });
 }
 
@@ -380,6 +394,7 @@ export async function execPlan(plan: SandboxPlan, params: ExecParams): Promise<E
     timeoutMs: params.timeoutMs,
     signal: params.signal,
     stdin: params.stdin === undefined ? "null" : "piped",
+    onNetworkRefused: params.onNetworkRefused,
   });
   const feeding = child.stdin ? feed(child.stdin, params.stdin!) : Promise.resolve();
   const outputs = Promise.all([collect(child.stdout!, max), collect(child.stderr!, max)]);

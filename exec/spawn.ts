@@ -14,6 +14,9 @@ import { CHANNEL, CHILD_FLAG, COMMAND_ENV_PREFIX } from "./supervised_child.ts";
 import { ChildChannel } from "./channel.ts";
 import { type ListenSupervisor, superviseListen } from "./listen_supervisor.ts";
 import { takeDescriptor } from "../ffi/notify.ts";
+import { type DomainProxy, type NetworkDecision, startProxy } from "./proxy.ts";
+import { parseDomainPattern } from "../policy/network_domain.ts";
+import { LANDLOCK_ACCESS_NET_CONNECT_TCP, type LandlockNetRule } from "../policy/landlock.ts";
 import { sha256Hex } from "./_sha256.ts";
 // Imported for its side effect on the module graph: whoever imports this module (from a URL
 // too) has the child's entry cached, and the child starts with `--cached-only`.
@@ -34,6 +37,11 @@ export interface SpawnOptions {
   stdout?: StdioMode;
   /** The command's stderr. @default "piped" */
   stderr?: StdioMode;
+  /**
+   * With `network-domain`: called once per host and port the proxy refused (the CLI prints a
+   * line naming the permission that would allow it). @default undefined
+   */
+  onNetworkRefused?: (decision: NetworkDecision) => void;
 }
 
 /** How a supervised command ended. */
@@ -51,6 +59,11 @@ export interface ExecStatus {
   aborted: boolean;
   /** Wall time from spawning the child to the command's end, in milliseconds. */
   durationMs: number;
+  /**
+   * With `network-domain`: every connection the command asked the built-in proxy for, allowed
+   * or refused, with the reason and the bytes relayed; empty otherwise.
+   */
+  network: NetworkDecision[];
 }
 
 /** A running sandboxed command. */
@@ -182,14 +195,36 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
   let channel: ChildChannel | undefined;
   let child: Deno.ChildProcess;
   let listen: ListenSupervisor | undefined;
+  let proxy: DomainProxy | undefined;
   const started = performance.now();
   try {
     cgroup = createKillCgroup();
-    const supervised: SandboxPlan = {
+    let supervised: SandboxPlan = {
       ...plan,
       env: [],
       supervision: { parentPid: Deno.pid, cgroupProcs: cgroup?.procsPath },
     };
+    let commandEnv = plan.env;
+    if (plan.proxy) {
+      // The proxy listens before the child starts: its port goes into the Landlock rules (the
+      // only port the command may connect to) and into the command's proxy variables.
+      proxy = startProxy({
+        rules: {
+          allow: plan.proxy.allow.map(parseDomainPattern),
+          deny: plan.proxy.deny.map(parseDomainPattern),
+        },
+        onRefused: options.onNetworkRefused,
+      });
+      supervised = {
+        ...supervised,
+        proxy: { ...plan.proxy, port: proxy.port },
+        landlock: {
+          ...plan.landlock,
+          netRules: withConnectRule(plan.landlock.netRules, proxy.port),
+        },
+      };
+      commandEnv = withProxyEnvironment(plan.env, proxy.port);
+    }
     const planBytes = new TextEncoder().encode(JSON.stringify(supervised));
     const answers = plan.listen !== null;
     channel = new ChildChannel(planBytes, (line) => {
@@ -215,7 +250,7 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
       args,
       cwd: "/",
       clearEnv: true,
-      env: childEnvironment(plan.env),
+      env: childEnvironment(commandEnv),
       stdin: options.stdin ?? "null",
       stdout: options.stdout ?? "piped",
       stderr: options.stderr ?? "piped",
@@ -223,6 +258,7 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
   } catch (error) {
     channel?.releaseChildEnds();
     cgroup?.remove();
+    proxy?.close();
     throw error;
   }
   const report = channel;
@@ -279,6 +315,7 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
       killTree();
       await cgroup?.remove();
       await listen?.stop();
+      await proxy?.close();
       // A descendant that got out of the kill's reach (no cgroup, or one that could write
       // cgroup.procs with full write access) may hold the pipes open: drain, then close.
       if (stdout || stderr) await drainWithDeadline([stdout, stderr], DRAIN_MS);
@@ -297,7 +334,8 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
           `The sandbox child ended (${how}) before it could run the command; nothing was run`,
         );
       }
-      const base = { signal: ended.signal, timedOut, aborted, durationMs };
+      const network = proxy?.decisions() ?? [];
+      const base = { signal: ended.signal, timedOut, aborted, durationMs, network };
       if (timedOut) return { ...base, exitCode: EXIT_TIMEOUT };
       if (ended.signal) return { ...base, exitCode: 128 + (signalNumber(ended.signal) ?? 0) };
       return { ...base, exitCode: ended.code };
@@ -320,6 +358,38 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
       else signalGroup(signal);
     },
   };
+}
+
+/** The variables that send HTTP clients to the proxy (lower case too: curl reads only those). */
+export const PROXY_VARIABLES: readonly string[] = [
+  "HTTP_PROXY",
+  "HTTPS_PROXY",
+  "ALL_PROXY",
+  "http_proxy",
+  "https_proxy",
+  "all_proxy",
+];
+
+/** The command's environment with the proxy's variables, and nothing that would bypass it. */
+function withProxyEnvironment(env: readonly string[], port: number): string[] {
+  const names = new Set([...PROXY_VARIABLES, "NO_PROXY", "no_proxy"]);
+  const kept = env.filter((entry) => !names.has(entry.slice(0, entry.indexOf("="))));
+  const url = `http://127.0.0.1:${port}`;
+  return [
+    ...kept,
+    ...PROXY_VARIABLES.map((name) => `${name}=${url}`),
+    "NO_PROXY=",
+    "no_proxy=",
+  ].sort();
+}
+
+/** The net rules with connect allowed to `port` too. */
+function withConnectRule(rules: readonly LandlockNetRule[], port: number): LandlockNetRule[] {
+  const others = rules.filter((rule) => rule.port !== port);
+  const existing = rules.find((rule) => rule.port === port);
+  const access = (existing?.access ?? 0) | LANDLOCK_ACCESS_NET_CONNECT_TCP;
+  const rights = [...new Set([...(existing?.rights ?? []), "connect_tcp"])].sort();
+  return [...others, { port, access, rights }].sort((a, b) => a.port - b.port);
 }
 
 interface Guarded {

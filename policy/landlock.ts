@@ -160,6 +160,12 @@ export interface LandlockInput {
   listableFolders?: readonly LandlockPathInput[];
   /** TCP ports opened while the rest of the network stays closed. @default none */
   tcpPorts?: { connect: readonly number[]; bind: readonly number[] };
+  /**
+   * Whether the command reaches the network through the supervisor's proxy (`network-domain`):
+   * TCP connect is then allowed only to its port, a rule the supervisor adds when it knows the
+   * port. @default false
+   */
+  proxy?: boolean;
 }
 
 /** One `landlock_net_port_attr` rule. */
@@ -295,11 +301,14 @@ export function planLandlock(input: LandlockInput): LandlockPlan {
       );
     }
   }
-  const portsImpossible = wantsPorts && !handledAccessNet;
+  const proxy = (input.proxy ?? false) && input.restrictNetwork;
+  const portsImpossible = (wantsPorts || proxy) && !handledAccessNet;
   if (portsImpossible) {
     // Never a silent full network: without Landlock's TCP rules a port cannot be opened alone.
     dropped.push(
-      `network-connect-tcp and network-bind-tcp need Landlock ABI 4 for TCP port rules; ` +
+      `${
+        proxy && !wantsPorts ? "network-domain" : "network-connect-tcp and network-bind-tcp"
+      } need${proxy && !wantsPorts ? "s" : ""} Landlock ABI 4 for TCP port rules; ` +
         `this kernel has ABI ${abi}`,
     );
   }

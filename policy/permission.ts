@@ -4,6 +4,8 @@
  * @module
  */
 
+import { formatDomainPattern, parseDomainPattern } from "./network_domain.ts";
+
 /** A permission that takes no argument, by the name a user types. */
 export type SimplePermissionName =
   | "disk-full-read-access"
@@ -24,7 +26,8 @@ export type PortPermissionName = "network-connect-tcp" | "network-bind-tcp";
 export type SandboxPermission =
   | { readonly kind: SimplePermissionName }
   | { readonly kind: FolderPermissionName; readonly folder: string }
-  | { readonly kind: PortPermissionName; readonly port: number };
+  | { readonly kind: PortPermissionName; readonly port: number }
+  | { readonly kind: "network-domain"; readonly host: string };
 
 /** Every permission name a user can type, in the order the README lists them. */
 export const PERMISSION_NAMES: readonly string[] = [
@@ -39,12 +42,14 @@ export const PERMISSION_NAMES: readonly string[] = [
   "network-connect-tcp",
   "network-bind-tcp",
   "network-unix-sockets",
+  "network-domain",
 ];
 
 const FOLDER = new Set<string>(["disk-write-folder", "disk-read-folder"]);
 const PORT = new Set<string>(["network-connect-tcp", "network-bind-tcp"]);
+const DOMAIN = "network-domain";
 const SIMPLE = new Set<string>(
-  PERMISSION_NAMES.filter((name) => !FOLDER.has(name) && !PORT.has(name)),
+  PERMISSION_NAMES.filter((name) => !FOLDER.has(name) && !PORT.has(name) && name !== DOMAIN),
 );
 
 /**
@@ -84,8 +89,9 @@ function describe(value: unknown): string {
 
 /**
  * Parses a permission from its string form (`disk-write-cwd`, `disk-write-folder=/x`,
- * `network-connect-tcp=443`) or its JSON object form (`{"disk-write-folder": {"folder": "/x"}}`,
- * `{"network-connect-tcp": {"port": 443}}`, `{"disk-write-cwd": {}}`).
+ * `network-connect-tcp=443`, `network-domain=registry.npmjs.org`) or its JSON object form
+ * (`{"disk-write-folder": {"folder": "/x"}}`, `{"network-connect-tcp": {"port": 443}}`,
+ * `{"network-domain": {"host": "*.example.com"}}`, `{"disk-write-cwd": {}}`).
  *
  * @example Parse the two forms
  * ```ts
@@ -112,6 +118,7 @@ export function parsePermission(value: unknown): SandboxPermission {
     if (PORT.has(name)) {
       return { kind: name as PortPermissionName, port: parsePort(value, name, arg) };
     }
+    if (name === DOMAIN) return { kind: DOMAIN, host: parseDomain(value, arg) };
     if (!SIMPLE.has(name)) throw unknownName(value, name);
     if (arg !== undefined) throw new InvalidPermissionError(value, `"${name}" takes no argument`);
     return { kind: name as SimplePermissionName };
@@ -143,6 +150,12 @@ export function parsePermission(value: unknown): SandboxPermission {
         port: parsePort(value, name, String(fields!.port)),
       };
     }
+    if (name === DOMAIN) {
+      if (!only("host") || typeof fields!.host !== "string") {
+        throw new InvalidPermissionError(value, `expected {"${DOMAIN}": {"host": "PATTERN"}}`);
+      }
+      return { kind: DOMAIN, host: parseDomain(value, fields!.host) };
+    }
     if (!SIMPLE.has(name)) throw unknownName(value, name);
     if (
       !(arg === null || arg === true || (fields !== undefined && Object.keys(fields).length === 0))
@@ -160,6 +173,15 @@ function parsePort(value: unknown, name: string, arg: string | undefined): numbe
     throw new InvalidPermissionError(value, `expected ${name}=PORT with a port from 1 to 65535`);
   }
   return port;
+}
+
+function parseDomain(value: unknown, arg: string | undefined): string {
+  if (!arg) throw new InvalidPermissionError(value, `expected ${DOMAIN}=HOST[:PORT]`);
+  try {
+    return formatDomainPattern(parseDomainPattern(arg));
+  } catch (error) {
+    throw new InvalidPermissionError(value, (error as Error).message);
+  }
 }
 
 function unknownName(value: unknown, name: string): InvalidPermissionError {
@@ -186,5 +208,6 @@ function unknownName(value: unknown, name: string): InvalidPermissionError {
 export function formatPermission(permission: SandboxPermission): string {
   if ("folder" in permission) return `${permission.kind}=${permission.folder}`;
   if ("port" in permission) return `${permission.kind}=${permission.port}`;
+  if ("host" in permission) return `${permission.kind}=${permission.host}`;
   return permission.kind;
 }

@@ -221,6 +221,12 @@ export interface SandboxPlan {
    * command; `null` otherwise.
    */
   listen: ListenPolicy | null;
+  /**
+   * With `network-domain`: the built-in proxy the supervisor runs for the command, the only
+   * place its TCP connections may go (Landlock allows connecting to the proxy's port alone,
+   * seccomp only TCP sockets); `null` otherwise.
+   */
+  proxy: ProxyPlan | null;
   /** The seccomp filter, or `null` when nothing is restricted. */
   seccomp: SeccompPlan | null;
   /** The capabilities the command keeps, or `null` when nothing is restricted. */
@@ -231,6 +237,19 @@ export interface SandboxPlan {
   warnings: string[];
   /** Set by the supervisor, not by `planSandbox`: what the supervised child joins. */
   supervision?: Supervision;
+}
+
+/** The built-in proxy of `network-domain`, as planned. */
+export interface ProxyPlan {
+  /** The allowed patterns (`network-domain`), canonical. */
+  allow: string[];
+  /** The refused patterns (`--deny-domain`), canonical; they win. */
+  deny: string[];
+  /**
+   * The proxy's TCP port on 127.0.0.1: 0 in a plan, set by the supervisor when it starts the
+   * proxy (with the Landlock rule that lets the command connect to it).
+   */
+  port: number;
 }
 
 /** What a supervised child does before it applies the plan, so it can be killed as a whole. */
@@ -385,6 +404,7 @@ export function planSandbox(
     ...(command.terminal?.devices ?? []).flatMap((path) => grant(identify(path), TERMINAL)),
   ];
   const tcpPorts = policy.getTcpPorts();
+  const domains = policy.getDomains();
   const landlock = planLandlock({
     abi: kernel.landlockAbi,
     restrictWrites,
@@ -398,6 +418,7 @@ export function planSandbox(
     readableRoots: scope.readable,
     listableFolders: scope.listable,
     tcpPorts,
+    proxy: domains.length > 0,
   });
   const uid = command.runAs?.uid ?? kernel.uid;
   const seccomp = restricted
@@ -406,7 +427,10 @@ export function planSandbox(
       restrictNetwork,
       restrictUnix,
       rootSetIdBits: uid === 0 && restrictWrites,
-      tcp: { connect: tcpPorts.connect.length > 0, bind: tcpPorts.bind.length > 0 },
+      tcp: {
+        connect: tcpPorts.connect.length > 0 || domains.length > 0,
+        bind: tcpPorts.bind.length > 0,
+      },
       // What Landlock keeps inside needs no row; what it does not, seccomp refuses.
       ptraceScoped: landlock.apply,
       signalsScoped: (landlock.scoped & LANDLOCK_SCOPE_SIGNAL) !== 0,
@@ -436,6 +460,7 @@ export function planSandbox(
     listen: seccomp?.notify.includes("listen")
       ? { unix: !restrictUnix, ports: tcpPorts.bind }
       : null,
+    proxy: domains.length > 0 ? { allow: domains, deny: [...policy.denyDomains], port: 0 } : null,
     capabilities: restricted
       ? planCapabilities({
         // Reading everything as root is part of what full write keeps; with reads restricted,

@@ -71,6 +71,11 @@ export interface ProbeReport {
    * `setsid` survives).
    */
   processTree: "cgroup" | "process-group";
+  /**
+   * Whether `network-domain` can run here: Landlock's TCP rules (ABI 4) let the command connect
+   * to the proxy's port alone, and seccomp allows only TCP sockets.
+   */
+  networkDomains: boolean;
   /** How the default (read-only, no network) policy would be enforced here. */
   verdict: "full" | "partial" | "none";
   /** What would be dropped on this kernel, in words. */
@@ -167,6 +172,7 @@ export function buildProbeReport(facts: SystemFacts): ProbeReport {
     container: facts.container,
     wsl: facts.wsl,
     processTree: facts.killCgroup ? "cgroup" : "process-group",
+    networkDomains: facts.landlockAbi >= 4 && seccompAvailable,
     verdict: !seccompAvailable ? "none" : landlock.enforcement,
     dropped,
   };
@@ -208,6 +214,11 @@ export function formatProbeReport(report: ProbeReport): string {
       report.processTree === "cgroup"
         ? "yes (a cgroup per command: every descendant dies with it)"
         : "process group only (no usable cgroup v2 with cgroup.kill: a setsid descendant survives)"
+    }`,
+    `network by domain   ${
+      report.networkDomains
+        ? "yes (through the proxy: TCP connect to its port only, no other socket)"
+        : "no (needs Landlock ABI 4 for TCP rules, and seccomp)"
     }`,
     `verdict             ${report.verdict}: ${
       {

@@ -12,6 +12,17 @@ import {
   type SandboxPermission,
 } from "./permission.ts";
 import { supervisesListen } from "./seccomp.ts";
+import { formatDomainPattern, parseDomainPattern } from "./network_domain.ts";
+
+/** What a policy holds besides its permissions. */
+export interface PolicyOptions {
+  /** Paths to hide besides the built-in credential locations (`--hide`). @default none */
+  hide?: readonly string[];
+  /** Built-in hidden locations to make readable again (`--show`). @default none */
+  show?: readonly string[];
+  /** Domains the proxy refuses even where a `network-domain` allows them. @default none */
+  denyDomains?: readonly string[];
+}
 
 /** What `getWritableRootsWithCwd` needs from the system, so that the policy stays pure. */
 export interface PathHost {
@@ -112,16 +123,19 @@ export class SandboxPolicy {
   readonly hide: readonly string[];
   /** Built-in hidden locations made readable again (`--show`), as given. */
   readonly show: readonly string[];
+  /** Domains the proxy refuses even where a `network-domain` allows them, canonical. */
+  readonly denyDomains: readonly string[];
 
   /**
    * Makes a policy of exactly these permissions (duplicates merged).
    * @param permissions Permissions in either form `parsePermission` accepts, or already parsed.
-   * @param paths What to hide beyond the built-in credential locations, and which of those to
-   * show; `~`, relative and absolute paths as for folders.
+   * @param options What to hide beyond the built-in credential locations, and which of those to
+   * show (`~`, relative and absolute paths as for folders); the domains to refuse
+   * (`--deny-domain`, patterns as `network-domain` takes them).
    */
   constructor(
     permissions: Iterable<SandboxPermission | string | Record<string, unknown>> = [],
-    paths: { hide?: readonly string[]; show?: readonly string[] } = {},
+    options: PolicyOptions = {},
   ) {
     const seen = new Map<string, SandboxPermission>();
     for (const value of permissions) {
@@ -138,17 +152,47 @@ export class SandboxPolicy {
       }
       return Object.freeze([...new Set(value as string[])]);
     };
-    this.hide = list("hide", paths.hide);
-    this.show = list("show", paths.show);
+    this.hide = list("hide", options.hide);
+    this.show = list("show", options.show);
+    this.denyDomains = Object.freeze(
+      [
+        ...new Set(
+          list("denyDomains", options.denyDomains).map((pattern) => {
+            try {
+              return formatDomainPattern(parseDomainPattern(pattern));
+            } catch (error) {
+              throw new InvalidPermissionError(pattern, (error as Error).message);
+            }
+          }),
+        ),
+      ],
+    );
   }
 
   /**
-   * The same permissions with other hidden and shown paths.
-   * @param paths What to hide and show.
+   * The same permissions with other options (hidden and shown paths, denied domains); what is
+   * not given is kept.
+   * @param options What to change.
    * @returns A new policy.
    */
-  withPaths(paths: { hide?: readonly string[]; show?: readonly string[] }): SandboxPolicy {
-    return new SandboxPolicy(this.permissions, paths);
+  withPaths(options: PolicyOptions): SandboxPolicy {
+    return new SandboxPolicy(this.permissions, {
+      hide: options.hide ?? this.hide,
+      show: options.show ?? this.show,
+      denyDomains: options.denyDomains ?? this.denyDomains,
+    });
+  }
+
+  /**
+   * The domains the command may reach through the built-in proxy (`network-domain`), when the
+   * network is not granted as a whole.
+   * @returns Canonical patterns; empty without any (or with `network-full-access`).
+   */
+  getDomains(): string[] {
+    if (this.hasFullNetworkAccess()) return [];
+    return this.permissions.flatMap((permission) =>
+      permission.kind === "network-domain" ? [permission.host] : []
+    );
   }
 
   /**
@@ -287,12 +331,15 @@ export class SandboxPolicy {
   }
 
   /**
-   * Whether a command under this policy must run supervised: its `listen()` calls are answered
-   * by the supervisor (see `supervisesListen`).
-   * @returns `true` with TCP ports and `network-bind-tcp` or `network-unix-sockets`.
+   * Whether a command under this policy must run supervised: the proxy of `network-domain` runs
+   * in the supervisor, and so does what answers its `listen()` calls (`supervisesListen`).
+   * @returns `true` with `network-domain`, or TCP ports with `network-bind-tcp` or
+   * `network-unix-sockets`.
    */
   needsSupervisor(): boolean {
     const ports = this.getTcpPorts();
+    // The proxy runs in the supervisor.
+    if (this.getDomains().length > 0) return true;
     return supervisesListen({
       restrictNetwork: !this.hasFullNetworkAccess(),
       restrictUnix: !this.hasUnixSockets(),

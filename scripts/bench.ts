@@ -17,8 +17,17 @@ const MAIN = new URL("main.ts", ROOT).pathname;
 const MIB = 1024 * 1024;
 const THROUGHPUT_BYTES = 200 * MIB;
 const MEMORY_BYTES = 1024 * MIB;
-/** The goals of issue 7. */
-const GOALS = { startup: 1.3, library: 1.3, throughput: 0.9, memoryFlatMiB: 16 } as const;
+/** The goals of issues 7 and 13. */
+const GOALS = {
+  startup: 1.3,
+  library: 1.3,
+  throughput: 0.9,
+  memoryFlatMiB: 16,
+  proxyStartupMs: 5,
+  proxyThroughput: 0.8,
+} as const;
+const PROXY_BYTES = 100 * MIB;
+const PROXY_RUNS = 5;
 
 const RUNS = 60;
 const WARMUP = 3;
@@ -180,6 +189,48 @@ async function throughput(
     throw new Error(`Read ${out.bytes} bytes, not ${THROUGHPUT_BYTES}`);
   }
   return out.bytes / MIB / ((end - out.first) / 1000);
+}
+
+/**
+ * curl downloads PROXY_BYTES from a server of this process, in the sandbox: through the
+ * `network-domain` proxy, and directly with `network-full-access`. Rates in MiB/s, medians.
+ */
+async function proxyThroughput(
+  curl: string,
+  dir: string,
+): Promise<{ proxied: number; direct: number }> {
+  const chunk = new Uint8Array(MIB).fill(97);
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= PROXY_BYTES) return controller.close();
+        controller.enqueue(chunk);
+        sent += chunk.length;
+      },
+    });
+    return new Response(body, { headers: { "content-length": String(PROXY_BYTES) } });
+  });
+  const url = `http://127.0.0.1:${server.addr.port}/blob`;
+  const command = [curl, "-s", "-o", "/dev/null", url];
+  const rate = async (policy: string[]) => {
+    const started = performance.now();
+    const result = await execSandboxed({ command, cwd: dir }, policy);
+    if (result.exitCode !== 0) throw new Error(`curl exited ${result.exitCode}: ${result.stderr}`);
+    return PROXY_BYTES / MIB / ((performance.now() - started) / 1000);
+  };
+  const proxied: number[] = [];
+  const direct: number[] = [];
+  try {
+    for (let i = 0; i < PROXY_RUNS + 1; i++) {
+      const p = await rate([...READ_ONLY, `network-domain=127.0.0.1:${server.addr.port}`]);
+      const d = await rate([...READ_ONLY, "network-full-access"]);
+      if (i > 0) proxied.push(p), direct.push(d);
+    }
+  } finally {
+    await server.shutdown();
+  }
+  return { proxied: median(proxied), direct: median(direct) };
 }
 
 function headCommand(bytes: number): string[] {
@@ -379,6 +430,28 @@ async function main(): Promise<number> {
       }
     }
 
+    progress(`a library call with the network-domain proxy and without, ${LIBRARY_CALLS} each`);
+    const withProxy: number[] = [];
+    const withoutProxy: number[] = [];
+    const domainPolicy = [...READ_ONLY, "network-domain=127.0.0.1:9"];
+    for (let i = 0; i < WARMUP + LIBRARY_CALLS; i++) {
+      let started = performance.now();
+      await execSandboxed({ command: ["true"], cwd: dir }, domainPolicy);
+      if (i >= WARMUP) withProxy.push(performance.now() - started);
+      started = performance.now();
+      await execSandboxed({ command: ["true"], cwd: dir }, READ_ONLY);
+      if (i >= WARMUP) withoutProxy.push(performance.now() - started);
+    }
+
+    const curl = which("curl");
+    let proxyRates: { proxied: number; direct: number } | undefined;
+    if (curl) {
+      progress(
+        `100 MiB to curl in the sandbox, through the proxy and directly, ${PROXY_RUNS} each`,
+      );
+      proxyRates = await proxyThroughput(curl, dir);
+    }
+
     progress("the parent's peak memory while 1 GiB streams (fresh processes)");
     const memSandboxed = await runMemoryProbe("sandboxed", true);
     const memPlain = await runMemoryProbe("plain", true);
@@ -466,6 +539,40 @@ async function main(): Promise<number> {
           : `missed by ${(creep - GOALS.memoryFlatMiB).toFixed(0)} MiB`,
       },
     ];
+    const proxyCost = median(withProxy) - median(withoutProxy);
+    rows.push({
+      what: '`execSandboxed(["true"])` with a `network-domain` proxy vs without',
+      ours: ms(median(withProxy)),
+      reference: ms(median(withoutProxy)),
+      ratio: `+${proxyCost.toFixed(1)} ms`,
+      goal: `≤ +${GOALS.proxyStartupMs} ms`,
+      verdict: proxyCost <= GOALS.proxyStartupMs
+        ? "met"
+        : `missed by ${(proxyCost - GOALS.proxyStartupMs).toFixed(1)} ms`,
+    });
+    if (proxyRates) {
+      const ratio = proxyRates.proxied / proxyRates.direct;
+      rows.push({
+        what: "100 MiB over HTTP to curl in the sandbox: through the proxy vs directly " +
+          "(`network-full-access`)",
+        ours: mib(proxyRates.proxied),
+        reference: mib(proxyRates.direct),
+        ratio: times(ratio),
+        goal: `≥ ${times(GOALS.proxyThroughput)}`,
+        verdict: ratio >= GOALS.proxyThroughput
+          ? "met"
+          : `missed by ${((1 - ratio / GOALS.proxyThroughput) * 100).toFixed(0)}%`,
+      });
+    } else {
+      rows.push({
+        what: "proxy throughput (skipped: curl not installed)",
+        ours: "—",
+        reference: "—",
+        ratio: "—",
+        goal: "—",
+        verdict: "skipped",
+      });
+    }
     if (bwrapTrue) {
       rows.push(
         {

@@ -40,7 +40,7 @@ function assertRejected(value: unknown, names: string, reason?: RegExp): void {
   if (reason) assert.match(caught.message, reason);
 }
 
-Deno.test("PERMISSION_NAMES lists the seven permissions of the original and four more", () => {
+Deno.test("PERMISSION_NAMES lists the seven permissions of the original and five more", () => {
   assert.deepEqual(
     [...PERMISSION_NAMES].sort(),
     [
@@ -49,6 +49,7 @@ Deno.test("PERMISSION_NAMES lists the seven permissions of the original and four
       "disk-read-folder",
       "network-connect-tcp",
       "network-bind-tcp",
+      "network-domain",
     ].sort(),
   );
 });
