@@ -24,22 +24,28 @@ export const EXIT_USAGE = 2;
 
 /** `--help`. */
 export const HELP =
-  `llmx-sandbox ${denoJson.version}: run a command that can read the machine but write
-only where allowed, and reach no network (Linux: Landlock + seccomp).
+  `llmx-sandbox ${denoJson.version}: run a command that can read the machine (secrets aside) but
+write only where allowed, and reach only the network given (Linux: Landlock + seccomp).
 
 Usage: llmx-sandbox [OPTIONS] [--] COMMAND [ARGS...]
 Options end at "--" or at the first argument that is not an option.
 
 Options:
-  -s, --sandbox-permission PERM  Grant a permission (repeatable). None given: read-only.
-      --full-auto                Full read, write in the cwd, $TMPDIR and /tmp, no network.
-      --timeout MS               Supervise the command and kill it after MS milliseconds
-                                 (exit 124). Without it the sandbox becomes the command in
-                                 place (terminal, job control and exit status as if run directly).
+  -s, --sandbox-permission PERM  Grant a permission (repeatable). None: read-only, no network.
+      --full-auto                Write in the cwd, $TMPDIR and /tmp; no network.
+      --restrict-reads           Read only what the command needs, not the whole machine.
+      --hide PATH                Hide PATH too (repeatable).
+      --show PATH                Make a hidden credential location readable (repeatable).
+      --deny-domain PATTERN      Refuse PATTERN even where network-domain allows it.
+      --timeout DURATION         Supervise the command and kill it after DURATION (exit 124):
+                                 60000 is milliseconds; 30s, 2m, 1m30s, 500ms. Without it the
+                                 sandbox becomes the command in place (terminal, job control and
+                                 exit status as if run directly).
       --cwd DIR                  Run the command in DIR (default: the current folder).
-      --env KEY[=VALUE]          Copy KEY from this environment, or set it (repeatable).
-      --clear-env                Start the command's environment empty but for PATH, HOME,
-                                 TERM, LANG, USER and TMPDIR.
+      --env KEY[=VALUE]          Pass KEY from this environment, or set it (repeatable).
+      --inherit-env              Pass variables that look like credentials too (*KEY*,
+                                 *SECRET*, *TOKEN*, *PASSWORD*, *CREDENTIAL*, *AUTH*).
+      --clear-env                Pass only PATH, HOME, TERM, LANG, USER and TMPDIR.
       --config FILE              Read options from FILE (default, when it exists:
                                  $XDG_CONFIG_HOME/llmx-sandbox/config.json, else
                                  ~/.config/llmx-sandbox/config.json).
@@ -47,46 +53,46 @@ Options:
                                  groups (names or numbers), so that it owns nothing of root's.
       --json                     Supervise, capture the output and print one JSON object
                                  (exitCode, signal, stdout, stderr, timedOut, truncated,
-                                 durationMs, sandboxDenied) on stdout.
-      --stdin                    With --json: give this process's stdin to the command
-                                 (otherwise it reads nothing).
-      --explain                  Print the plan the sandbox would apply, as JSON (environment
-                                 values hidden), and run nothing (exit 0 if it would run,
-                                 125 if not).
-      --require-full             Refuse (125) unless fully enforced on this kernel; by
-                                 default a partial sandbox runs with one warning line.
+                                 durationMs, sandboxDenied, network) on stdout.
+      --stdin                    With --json: give this process's stdin to the command.
+      --explain                  Print the plan as JSON (environment values hidden) and run
+                                 nothing (exit 0 if it would run, 125 if not).
+      --require-full             Refuse (125) unless fully enforced on this kernel.
       --probe                    Report what this system can enforce (with --json: as JSON);
                                  exit 0 fully, 1 partially, 125 not at all.
-  -q, --quiet                    No warnings, no hints. Supervised mode adds a hint line on
-                                 stderr after a command that failed on a permission error;
-                                 in-place mode cannot (it is the command).
+  -q, --quiet                    No warnings, notes or hints.
   -h, --help                     Show this help.
   -V, --version                  Show the version.
 
-Permissions (none given anywhere: read-only, i.e. disk-full-read-access alone):
-  disk-full-read-access                   read everything; without it only system folders,
-                                          the cwd, writable roots and read folders are readable
-  disk-read-folder=PATH                   read beneath PATH
+Permissions (reading the machine, secrets aside, is always granted unless --restrict-reads):
+  disk-read-folder=PATH                   with --restrict-reads: read beneath PATH
   disk-write-cwd                          write beneath the working folder
   disk-write-platform-user-temp-folder    write beneath $TMPDIR
   disk-write-platform-global-temp-folder  write beneath /tmp
   disk-write-folder=PATH                  write beneath PATH
-  disk-full-write-access                  write anywhere
-  network-full-access                     use the network
-  network-connect-tcp=PORT                connect to TCP PORT, the rest of the network stays off
-  network-bind-tcp=PORT                   listen on TCP PORT, the rest of the network stays off
+  disk-full-write-access                  write anywhere (as root: with the network or --run-as)
+  network-full-access                     the network (not the machine's UNIX sockets)
+  network-domain=PATTERN                  reach these hosts only, through a proxy: a name,
+                                          *.example.com or an IP, [:PORT] (default 80, 443)
+  network-connect-tcp=PORT                connect to TCP PORT on any host (no DNS)
+  network-bind-tcp=PORT                   listen on TCP PORT
+  network-unix-sockets                    connect to UNIX sockets (agents, docker, D-Bus)
+
+Hidden from reading: ~/.ssh, ~/.aws and the other credential locations of $HOME and /root,
+/etc/shadow, SSH host keys, other terminals (/dev), and as root other users' homes.
 
 Exit codes: the command's own; 128+N when signal N killed it; 124 timeout; 125 the sandbox
-cannot be applied (nothing ran); 126 not executable; 127 not found; 2 wrong invocation.
-With --probe: 0 fully enforced, 1 partially, 125 not at all.
+cannot be applied (nothing ran); 126 not executable; 127 not found; 2 wrong invocation or a
+refused policy (nothing ran). With --probe: 0 fully enforced, 1 partially, 125 not at all.
 
 Examples:
-  llmx-sandbox -- sh -c 'echo hi > x'             # denied: read-only by default
-  llmx-sandbox -s disk-write-cwd -- make          # build, writing only in the cwd
-  llmx-sandbox --full-auto --timeout 60000 -- npm test
-  llmx-sandbox -s network-full-access -- curl -sI https://example.com
-  llmx-sandbox --probe                            # what this kernel can enforce
+  llmx-sandbox -- sh -c 'echo hi > proof.txt'   # denied: read-only by default
+  llmx-sandbox -s disk-write-cwd -- sh -c 'echo hi > proof.txt'   # allowed: writes in . only
+  llmx-sandbox --full-auto -- make              # writes in ., $TMPDIR and /tmp
+  llmx-sandbox --full-auto --timeout 2m -- npm test
+  llmx-sandbox -s network-domain=registry.npmjs.org -s disk-write-folder=~/.npm --full-auto -- npm install
   llmx-sandbox --explain -s disk-write-cwd -- make  # the plan, without running
+  llmx-sandbox --probe                          # what this kernel can enforce
 `;
 
 const FORWARDED: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];

@@ -9,6 +9,7 @@ import { parsePermission, type SandboxPermission } from "../policy/permission.ts
 import { validEnvEntry } from "../policy/environment.ts";
 import { formatDomainPattern, parseDomainPattern } from "../policy/network_domain.ts";
 import { MAX_TIMEOUT_MS } from "../exec/spawn.ts";
+import { parseDuration } from "../policy/limits.ts";
 
 /** What the command line asked for. */
 export interface CliArgs {
@@ -112,6 +113,28 @@ const FLAGS = new Map<string, BooleanOption>([
 ]);
 
 /**
+ * `--timeout`: milliseconds as a plain number (`60000`), or a duration with units (`30s`, `2m`,
+ * `500ms`, `1m30s`).
+ * @param value As typed.
+ * @returns Milliseconds.
+ * @throws {UsageError} Naming the value.
+ */
+function parseTimeout(value: string): number {
+  const expected =
+    `(milliseconds, or a duration such as 30s, 2m, 500ms; at most ${MAX_TIMEOUT_MS} ms)`;
+  let ms: number;
+  try {
+    ms = /^[0-9]+$/.test(value) ? Number(value) : parseDuration(value, "--timeout");
+  } catch {
+    throw new UsageError(`Invalid --timeout: ${JSON.stringify(value)} ${expected}`);
+  }
+  if (!(ms > 0 && ms <= MAX_TIMEOUT_MS)) {
+    throw new UsageError(`Invalid --timeout: ${JSON.stringify(value)} ${expected}`);
+  }
+  return ms;
+}
+
+/**
  * Parses the CLI's arguments.
  *
  * @example
@@ -183,12 +206,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         throw new UsageError((error as Error).message);
       }
     } else if (option === "timeout") {
-      if (!/^[0-9]+$/.test(value) || Number(value) <= 0 || Number(value) > MAX_TIMEOUT_MS) {
-        throw new UsageError(
-          `Invalid --timeout: ${JSON.stringify(value)} (milliseconds, from 1 to ${MAX_TIMEOUT_MS})`,
-        );
-      }
-      args.timeoutMs = Number(value);
+      args.timeoutMs = parseTimeout(value);
     } else if (option === "env") {
       if (!validEnvEntry(value)) {
         throw new UsageError(`Invalid --env: ${JSON.stringify(value)} (KEY or KEY=VALUE)`);
