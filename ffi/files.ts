@@ -73,9 +73,12 @@ export function openPlanned(path: string, planned: FileIdentity, directory: bool
   const found = identityOf(fd);
   if (!sameFile(found, planned) || found.directory !== directory) {
     close(fd);
+    const describe = (file: FileIdentity & { directory?: boolean }, isDirectory: boolean) =>
+      `${isDirectory ? "folder" : "file"} ${file.dev}:${file.ino}` +
+      (file.born === undefined ? "" : ` made at ${new Date(file.born).toISOString()}`);
     throw new Error(
-      `${path} is not the file that was planned (device ${found.dev}, inode ${found.ino} instead ` +
-        `of ${planned.dev}, ${planned.ino}): it was replaced after planning`,
+      `${path} is not what was planned (a ${describe(found, found.directory)}, not the ` +
+        `${describe(planned, directory)}): it was replaced after planning`,
     );
   }
   return fd;

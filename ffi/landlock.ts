@@ -60,7 +60,14 @@ export function prepareLandlock(plan: LandlockPlan): number {
     const beneath = new Uint8Array(12);
     const view = new DataView(beneath.buffer);
     for (const rule of plan.rules) {
-      const parentFd = openPlanned(rule.path, rule, rule.directory);
+      let parentFd: number;
+      try {
+        parentFd = openPlanned(rule.path, rule, rule.directory);
+      } catch (error) {
+        // A rule that only reads, on a file gone or replaced since planning: less access.
+        if (rule.optional) continue;
+        throw error;
+      }
       try {
         view.setBigUint64(0, BigInt(rule.access), true);
         view.setInt32(8, parentFd, true);

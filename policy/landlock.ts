@@ -189,6 +189,13 @@ export interface LandlockRule extends FileIdentity {
   path: string;
   /** Whether it was a directory when planned (the child refuses anything else). */
   directory: boolean;
+  /**
+   * A rule that only grants reading (or listing): when its file is gone or another by the time
+   * the child applies the plan, the child leaves the rule out (less access, never more) instead
+   * of refusing to run. A folder on the way to a hidden location changes all the time (`/etc`,
+   * `$HOME`). Rules that grant writing are never optional: a swap there refuses the run.
+   */
+  optional?: boolean;
   /** The rights granted beneath it, already masked for the ABI and for non-directories. */
   access: number;
   /** The same rights by name, for people. */
@@ -318,9 +325,11 @@ export function planLandlock(input: LandlockInput): LandlockPlan {
     const access = maskRuleAccess(wanted, handledAccessFs, target.isDirectory);
     if (access) {
       const { path, dev, ino, born } = target;
+      const readOnly = (access & ~(FS_READ_RIGHTS | LANDLOCK_ACCESS_FS_READ_DIR)) === 0;
       rules.push({
         path,
         directory: target.isDirectory,
+        ...(readOnly ? { optional: true } : {}),
         access,
         rights: fsRightNames(access),
         dev,

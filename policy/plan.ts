@@ -107,8 +107,8 @@ export interface PlanHost extends PathHost {
   lstat(path: string): EntryInfo | undefined;
   /** The names in a folder, or `undefined` when it cannot be listed. */
   readDir(path: string): string[] | undefined;
-  /** The home folders of the machine's users (uid 1000 and up, `nobody` aside). @default none */
-  userHomes?(): string[];
+  /** The machine's accounts and their home folders (`/etc/passwd`). @default none */
+  userHomes?(): { uid: number; home: string }[];
 }
 
 function entryInfo(info: Deno.FileInfo): EntryInfo {
@@ -133,8 +133,9 @@ export const systemPlanHost: PlanHost = {
     try {
       return Deno.readTextFileSync("/etc/passwd").split("\n").flatMap((line) => {
         const [, , uid, , , home] = line.split(":");
-        const id = Number(uid);
-        return id >= 1000 && id !== 65534 && home?.startsWith("/") ? [home] : [];
+        return /^[0-9]+$/.test(uid ?? "") && home?.startsWith("/")
+          ? [{ uid: Number(uid), home }]
+          : [];
       });
     } catch {
       return [];
@@ -348,13 +349,23 @@ export function planSandbox(
       } readable; ask for full read or run in a project folder`,
     );
   }
+  const homes = homeFolders(host, home, kernel.uid, command.runAs?.uid, [cwd, ...writableRoots]);
+  const hide = policy.hide.map((path) => expandPath(path, cwd, host, "Hidden path"));
+  if (hide.some((path) => host.realPath(path) === "/")) {
+    throw new PolicyError(
+      "invalid-path",
+      "/",
+      "Hiding / would hide everything; to read only what the command needs, use --restrict-reads",
+    );
+  }
   const secrets = resolveSecrets({
-    homes: unique([...(home ? [home] : []), ...(host.realPath("/root") ? ["/root"] : [])]),
-    otherHomes: kernel.uid === 0 ? otherHomes(host, home, [cwd, ...writableRoots]) : [],
-    hide: policy.hide.map((path) => expandPath(path, cwd, host, "Hidden path")),
+    homes: homes.credentials,
+    otherHomes: homes.hiddenWhole,
+    hide,
     show: policy.show.map((path) => expandPath(path, cwd, host, "Shown path")),
   }, host);
   refuseHiddenConflicts(secrets.hidden, writableRoots, "writable root");
+  if (restrictReads) refuseHiddenConflicts(secrets.hidden, [cwd], "working folder", true);
   const protectedPlaces = restrictWrites ? checkLoadedFiles(loaded, writableRoots, host) : [];
   refuseHiddenConflicts(secrets.hidden, readFolders, "readable folder", true);
 
@@ -389,13 +400,12 @@ export function planSandbox(
     ...(restricted && host.realPath("/dev") ? ["/dev"] : []),
   ]);
   const scope = planReadScope(
-    [
-      ...(restrictReads ? readableRoots : ["/"]).flatMap((path) => identify(path) ?? []),
-      ...secrets.shown.flatMap((path) => identify(path) ?? []),
-    ],
+    (restrictReads ? readableRoots : ["/"]).flatMap((path) => identify(path) ?? []),
     holes,
     host,
   );
+  // Shown inside a hidden location: a rule of its own, in the hole.
+  scope.readable.push(...secrets.shown.flatMap((path) => identify(path) ?? []));
   const devices: LandlockGrant[] = [
     ...DEVICE_GRANTS.flatMap(({ path, access }) => grant(identify(path), access)),
     ...(restrictReads ? [] : FULL_READ_DEVICE_FOLDERS)
@@ -473,7 +483,14 @@ export function planSandbox(
       })
       : null,
     runnable: landlock.enforcement !== "none",
-    warnings: restricted && !command.runAs && kernel.uid === 0 ? [ROOT_WARNING] : [],
+    warnings: [
+      ...(restricted && !command.runAs && kernel.uid === 0 ? [ROOT_WARNING] : []),
+      ...secrets.nowhere.map((path) =>
+        `${
+          policy.hide.includes(path) ? "--hide" : "--show"
+        } ${path}: nothing is there, so it changes nothing`
+      ),
+    ],
   };
 }
 
@@ -488,16 +505,35 @@ function homeOf(host: PlanHost): string | undefined {
 }
 
 /**
- * Other users' home folders, hidden as a whole from a command run by root; a home that holds the
- * working folder or a writable root is the command's to work in, and keeps only its credential
- * locations hidden (as the caller's own).
+ * The home folders whose credential locations are hidden (the caller's by `$HOME` and by its
+ * account, the command's with `--run-as`, `/root`), and, for a command run by root, the other
+ * users' home folders hidden as a whole; one of those that holds the working folder or a writable
+ * root is the command's to work in, and keeps only its credential locations hidden.
  */
-function otherHomes(host: PlanHost, home: string | undefined, used: readonly string[]): string[] {
-  return unique((host.userHomes?.() ?? []).flatMap((path) => host.realPath(path) ?? []))
-    .filter((path) =>
-      path !== "/" && (home === undefined || !isWithin(home, path)) &&
-      !used.some((place) => isWithin(place, path))
-    );
+function homeFolders(
+  host: PlanHost,
+  home: string | undefined,
+  uid: number,
+  runAs: number | undefined,
+  used: readonly string[],
+): { credentials: string[]; hiddenWhole: string[] } {
+  const accounts = host.userHomes?.() ?? [];
+  const real = (path: string) => host.realPath(path);
+  const own = unique([
+    ...(home ? [home] : []),
+    ...accounts.filter((account) => account.uid === uid || account.uid === runAs)
+      .flatMap((account) => real(account.home) ?? []),
+    ...(real("/root") ? ["/root"] : []),
+  ]).filter((path) => path !== "/");
+  const others = uid !== 0 ? [] : unique(
+    accounts.filter((account) => account.uid >= 1000 && account.uid !== 65534)
+      .flatMap((account) => real(account.home) ?? []),
+  ).filter((path) => path !== "/" && !own.some((mine) => isWithin(mine, path)));
+  const inUse = (path: string) => used.some((place) => isWithin(place, path));
+  return {
+    credentials: unique([...own, ...others.filter(inUse)]),
+    hiddenWhole: others.filter((path) => !inUse(path)),
+  };
 }
 
 /**
@@ -511,17 +547,27 @@ function refuseHiddenConflicts(
   insideOnly = false,
 ): void {
   for (const root of roots) {
-    const conflict = hidden.find((path) =>
-      isWithin(root, path) || (!insideOnly && isWithin(path, root))
-    );
-    if (conflict === undefined) continue;
-    const where = isWithin(root, conflict)
-      ? `lies inside the hidden location ${conflict}`
-      : `holds the hidden location ${conflict} (writing implies reading)`;
+    const around = hidden.find((path) => isWithin(root, path));
+    if (around !== undefined) {
+      throw new PolicyError(
+        "hidden-conflict",
+        root,
+        `The ${what} ${root} ${root === around ? "is" : "lies inside"} the hidden location ` +
+          `${around}; to make it readable, pass --show ${around}`,
+      );
+    }
+    if (insideOnly) continue;
+    const inside = hidden.filter((path) => isWithin(path, root));
+    if (inside.length === 0) continue;
+    const shown = inside.length > 4 ? [...inside.slice(0, 4), "..."] : inside;
     throw new PolicyError(
       "hidden-conflict",
       root,
-      `The ${what} ${root} ${where}; to make it readable, pass --show ${conflict}`,
+      `The ${what} ${root} holds hidden locations (writing implies reading): ` +
+        `${shown.join(", ")}; grant a narrower folder, or pass --show for each ` +
+        `(${inside.map((path) => `--show ${path}`).slice(0, 2).join(" ")}${
+          inside.length > 2 ? " ..." : ""
+        })`,
     );
   }
 }

@@ -81,7 +81,15 @@ export class PolicyError extends Error {
 export const systemPathHost: PathHost = {
   tmpdir: () => Deno.env.get("TMPDIR") || undefined,
   home: () => Deno.env.get("HOME") || undefined,
-  realPath: (path: string) => ifExists(() => Deno.realPathSync(path)),
+  // A path the caller may not resolve (a folder it cannot enter) leads nowhere it could use.
+  realPath: (path: string) => {
+    try {
+      return ifExists(() => Deno.realPathSync(path));
+    } catch (error) {
+      if (error instanceof Deno.errors.PermissionDenied) return undefined;
+      throw error;
+    }
+  },
 };
 
 /**
@@ -414,7 +422,11 @@ function resolveFolders(
     if (real === undefined) {
       if (optional) continue;
       const shown = absolute === path ? path : `${path} (${absolute})`;
-      throw new PolicyError("missing-folder", path, `${what} does not exist: ${shown}`);
+      throw new PolicyError(
+        "missing-folder",
+        path,
+        `${what} does not exist (or cannot be reached): ${shown}`,
+      );
     }
     if (writable && real === "/") {
       throw new PolicyError(

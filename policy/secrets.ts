@@ -70,6 +70,8 @@ export interface ResolvedSecrets {
   hidden: string[];
   /** Canonical paths shown inside a hidden one (readable again). */
   shown: string[];
+  /** `--hide` and `--show` paths where nothing is (or nothing can be reached), as given. */
+  nowhere: string[];
 }
 
 /**
@@ -102,6 +104,7 @@ export function resolveSecrets(input: SecretsInput, host: SecretsHost): Resolved
   for (const secret of SYSTEM_SECRETS) wanted.push(...expandGlob(secret.path, host));
   wanted.push(...input.otherHomes, ...input.hide);
   const real = (path: string) => host.realPath(isAbsolute(path) ? path : resolve(path));
+  const nowhere = [...input.hide, ...input.show].filter((path) => real(path) === undefined);
   const shows = input.show.flatMap((path) => real(path) ?? []);
   const candidates = [...new Set(wanted.flatMap((path) => real(path) ?? []))]
     .filter((path) => path !== "/" && !shows.some((show) => isWithin(path, show)));
@@ -111,7 +114,7 @@ export function resolveSecrets(input: SecretsInput, host: SecretsHost): Resolved
   const shown = shows.filter((show) =>
     hidden.some((path) => isWithin(show, path) && show !== path)
   );
-  return { hidden, shown: [...new Set(shown)].sort() };
+  return { hidden, shown: [...new Set(shown)].sort(), nowhere };
 }
 
 /** `/etc/ssh/ssh_host_*_key`: one `*` in the last segment, matched against the folder's names. */

@@ -179,6 +179,7 @@ Deno.test("planLandlock() grants / execute, read_file and read_dir only", async 
       assert.deepEqual(p.rules[0], {
         path: "/",
         directory: true,
+        optional: true,
         access: EXECUTE | READ_FILE | READ_DIR,
         rights: ["execute", "read_file", "read_dir"],
         dev: ROOT.dev,

@@ -280,7 +280,7 @@ threatTest("planned-inode", NO_GCC, async (t) => {
           () => runPlan(planned),
           (error: unknown) =>
             error instanceof SandboxError && error.kind === "apply-failed" &&
-            /not the file that was planned/.test(error.message),
+            /is not what was planned/.test(error.message),
         );
         assert.ok(!exists(`${elsewhere}/marker`) && !exists(`${root}/marker`), "nothing written");
         Deno.removeSync(root, { recursive: true });
