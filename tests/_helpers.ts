@@ -2,9 +2,47 @@
 
 import { fileURLToPath } from "node:url";
 import { ROOT_WARNING } from "../policy/plan.ts";
+import { createKillCgroup } from "../exec/cgroup.ts";
 
-/** The CLI's entry, as a path. */
-export const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+const CHECKOUT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
+
+/**
+ * The CLI's entry, as a path. The CLI refuses a policy that could rewrite its own code, and tests
+ * grant /tmp (--full-auto): from a checkout under a shared temporary folder (as CI's clone may
+ * be), the CLI runs from a copy of its runtime files outside it, as an installed one would.
+ */
+export const MAIN: string = (() => {
+  const inShared = ["/tmp", "/var/tmp", "/dev/shm"].some((folder) =>
+    Deno.realPathSync(CHECKOUT).startsWith(`${folder}/`)
+  );
+  if (!inShared) return `${CHECKOUT}/main.ts`;
+  const home = Deno.env.get("HOME");
+  const base = home && !home.startsWith("/tmp") ? `${home}/.cache` : "/var/lib";
+  const copy = `${base}/llmx-sandbox-tests-${Deno.uid()}/${Deno.pid}-${crypto.randomUUID()}`;
+  Deno.mkdirSync(copy, { recursive: true });
+  for (const entry of ["main.ts", "mod.ts", "deno.json", "cli", "exec", "ffi", "policy"]) {
+    copyTree(`${CHECKOUT}/${entry}`, `${copy}/${entry}`);
+  }
+  globalThis.addEventListener("unload", () => {
+    try {
+      Deno.removeSync(copy, { recursive: true });
+    } catch {
+      // Another test file's copy may be in use; each removes its own.
+    }
+  });
+  return `${copy}/main.ts`;
+})();
+
+function copyTree(from: string, to: string): void {
+  if (Deno.statSync(from).isDirectory) {
+    Deno.mkdirSync(to, { recursive: true });
+    for (const entry of Deno.readDirSync(from)) {
+      copyTree(`${from}/${entry.name}`, `${to}/${entry.name}`);
+    }
+  } else {
+    Deno.copyFileSync(from, to);
+  }
+}
 
 /**
  * All the CLI says on stderr, before the command's own output, when a restricted policy runs
@@ -13,6 +51,20 @@ export const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 export const RESTRICTED_STDERR: string = Deno.uid() === 0
   ? `llmx-sandbox: warning: ${ROOT_WARNING}\n`
   : "";
+
+/**
+ * Why a test of killing descendants that left the process group is skipped: without a cgroup v2
+ * with `cgroup.kill` that this user may make a child of its own in (`--probe`: process tree
+ * kill), only the process group is killed, as the README says. `undefined` where one can be made.
+ */
+export const NO_KILL_CGROUP: string | undefined = (() => {
+  const cgroup = createKillCgroup();
+  if (!cgroup) {
+    return "no cgroup v2 with cgroup.kill to make a child of here: only the process group dies";
+  }
+  Deno.removeSync(cgroup.procsPath.replace(/\/cgroup\.procs$/, ""));
+  return undefined;
+})();
 
 /** Why a test that needs root is skipped, or `undefined` as root. */
 export const NOT_ROOT: string | undefined = Deno.uid() === 0 ? undefined : "needs root";

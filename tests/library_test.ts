@@ -15,7 +15,7 @@ import {
   SandboxPolicy,
   spawnSandboxed,
 } from "../mod.ts";
-import { exists, run, tempDir } from "./_helpers.ts";
+import { exists, NO_KILL_CGROUP, run, skipReason, tempDir } from "./_helpers.ts";
 
 const MOD_URL = new URL("../mod.ts", import.meta.url).href;
 const READ_ONLY: PolicyInput = ["disk-full-read-access"];
@@ -316,7 +316,13 @@ Deno.test("execSandboxed() keeps maxOutputBytes per stream and drains the rest",
 // ---------------------------------------------------------------------------------------------
 // Timeout, abort, and what the command leaves behind
 
-Deno.test("execSandboxed() timeout kills the whole tree, also descendants that left the process group, and returns promptly", async () => {
+Deno.test({
+  name: skipReason(
+    "execSandboxed() timeout kills the whole tree, also descendants that left the process group, and returns promptly",
+    NO_KILL_CGROUP,
+  ),
+  ignore: NO_KILL_CGROUP !== undefined,
+}, async () => {
   await withTempDir(async (dir) => {
     let stdout = "";
     try {
@@ -345,7 +351,13 @@ Deno.test("execSandboxed() timeout kills the whole tree, also descendants that l
   });
 });
 
-Deno.test("spawnSandboxed() abort kills the whole tree, also descendants that left the process group", async () => {
+Deno.test({
+  name: skipReason(
+    "spawnSandboxed() abort kills the whole tree, also descendants that left the process group",
+    NO_KILL_CGROUP,
+  ),
+  ignore: NO_KILL_CGROUP !== undefined,
+}, async () => {
   await withTempDir(async (dir) => {
     const controller = new AbortController();
     const child = spawnSandboxed(
@@ -440,7 +452,13 @@ Deno.test("an already aborted signal rejects before anything runs", async (t) =>
   });
 });
 
-Deno.test("execSandboxed() kills a background process the command left behind when it ends normally", async () => {
+Deno.test({
+  name: skipReason(
+    "execSandboxed() kills a background process the command left behind when it ends normally",
+    NO_KILL_CGROUP,
+  ),
+  ignore: NO_KILL_CGROUP !== undefined,
+}, async () => {
   await withTempDir(async (dir) => {
     // setsid and no stdio: neither the process group nor an open pipe ties it to the command.
     const script = "setsid sleep 60 </dev/null >/dev/null 2>&1 & echo $! > pid";
@@ -873,7 +891,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "the timeout kills setsid descendants when two copies of the library run in one process",
+  name: skipReason(
+    "the timeout kills setsid descendants when two copies of the library run in one process",
+    NO_KILL_CGROUP,
+  ),
+  ignore: NO_KILL_CGROUP !== undefined,
   async fn() {
     assert.ok(ownCgroupDir(), "needs cgroup v2");
     await withTempDir(async (dir) => {
