@@ -59,6 +59,7 @@ export {
   buildProbeReport,
   formatProbeReport,
   type LandlockFeature,
+  type ProbeLimit,
   type ProbeReport,
   type SystemFacts,
 } from "./policy/probe_report.ts";
@@ -102,6 +103,25 @@ export type { ListenPolicy } from "./policy/listen.ts";
 export type { LoadedFile, ProtectedPlace } from "./policy/self_protection.ts";
 export type { CapabilityPlan } from "./policy/capabilities.ts";
 export type { RunAs } from "./policy/run_as.ts";
+export {
+  type CgroupTarget,
+  type CgroupWrite,
+  type ControllerFact,
+  DEFAULT_MAX_PROCESSES,
+  InvalidLimitError,
+  LIMIT_NAMES,
+  LIMIT_OPTIONS,
+  type LimitEnforcement,
+  type LimitFacts,
+  type LimitMechanism,
+  type LimitName,
+  type LimitPlan,
+  parseLimit,
+  type PlannedLimit,
+  type ResourceLimits,
+  type RlimitResource,
+  type RlimitSetting,
+} from "./policy/limits.ts";
 export type {
   ArgCondition,
   BpfInstruction,

@@ -10,6 +10,8 @@ import { SandboxPolicy } from "../policy/sandbox_policy.ts";
 import type { SandboxPlan } from "../policy/plan.ts";
 import { applyAndExec, EXIT_SANDBOX_FAILED } from "../exec/child.ts";
 import { spawnPlan } from "../exec/spawn.ts";
+import { createKillCgroup } from "../exec/cgroup.ts";
+import { createLimitCgroups, joinLimitCgroups, sweepStaleCgroups } from "../exec/limits.ts";
 import { SandboxError } from "../exec/errors.ts";
 import { checkRunnable, execPlan, explainSandbox, type SandboxParams } from "../exec/sandboxed.ts";
 import { probeSystem } from "../exec/probe.ts";
@@ -51,6 +53,13 @@ Options:
                                  ~/.config/llmx-sandbox/config.json).
       --run-as USER[:GROUP]      As root: run the command with that user's uid, gid and
                                  groups (names or numbers), so that it owns nothing of root's.
+      --max-memory SIZE          Limit the run's memory (512M, 2G); see the README for how.
+      --max-processes N          Limit its processes and threads (default 4096; 0: no cap).
+      --max-cpu DURATION         Limit each process's CPU time (90s, 1m30s).
+      --max-file-size SIZE       Limit the size of any file it writes.
+      --max-open-files N         Limit the descriptors each process may have open.
+                                 A limit asked for supervises the command; --probe tells how
+                                 each is enforced here.
       --json                     Supervise, capture the output and print one JSON object
                                  (exitCode, signal, stdout, stderr, timedOut, truncated,
                                  durationMs, sandboxDenied, network) on stdout.
@@ -91,6 +100,7 @@ Examples:
   llmx-sandbox --full-auto -- make              # writes in ., $TMPDIR and /tmp
   llmx-sandbox --full-auto --timeout 2m -- npm test
   llmx-sandbox -s network-domain=registry.npmjs.org -s disk-write-folder=~/.npm --full-auto -- npm install
+  llmx-sandbox --max-memory 2G --max-cpu 10m --full-auto -- make -j8
   llmx-sandbox --explain -s disk-write-cwd -- make  # the plan, without running
   llmx-sandbox --probe                          # what this kernel can enforce
 `;
@@ -176,6 +186,7 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
       timeoutMs: args.timeoutMs ?? file.timeoutMs,
       requireFull: args.requireFull || (file.requireFull ?? false),
       runAs: args.runAs,
+      limits: { ...file.limits, ...args.limits },
       // A later run reads its config before anything else: the command must not be able to
       // write it, create it, or swap a folder on the way to it (the default one included,
       // whether or not it exists yet).
@@ -194,7 +205,7 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
     // supervised only the streams passed through (its stderr passes through us unless --quiet);
     // with --json none.
     if (!args.json) {
-      params.terminal = params.timeoutMs === undefined && !policy.needsSupervisor()
+      params.terminal = !supervised(params, policy)
         ? { devices: terminalsOf([0, 1, 2]), controlling: true }
         : { devices: terminalsOf(args.quiet ? [0, 1, 2] : [0, 1]), controlling: false };
     }
@@ -217,9 +228,7 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
     const warnings = { quiet: args.quiet, restrictedReads };
     if (args.json) return await runJson(plan, params, args.stdin, warnings);
     warn(plan, warnings);
-    // A plan whose listen() calls the supervisor answers, or whose network is its proxy, cannot
-    // run in place.
-    return params.timeoutMs === undefined && plan.listen === null && plan.proxy === null
+    return !supervised(params, policy)
       ? runInPlace(plan)
       : await runSupervised(plan, params.timeoutMs, args.quiet);
   } catch (error) {
@@ -277,8 +286,34 @@ function terminalsOf(fds: readonly number[]): string[] {
   ];
 }
 
+/**
+ * Whether the command runs under a supervisor rather than in place: with a timeout; when its
+ * listen() calls are answered by the supervisor or its network is the supervisor's proxy; and
+ * with a limit asked for, so that the run's cgroups are read (which limit ended it) and removed
+ * after it. The default process cap alone does not need one.
+ */
+function supervised(params: SandboxParams, policy: SandboxPolicy): boolean {
+  return params.timeoutMs !== undefined || policy.needsSupervisor() ||
+    Object.values(params.limits ?? {}).some((value) => value !== undefined);
+}
+
 /** Becomes the command: returns only when that failed. */
 function runInPlace(plan: SandboxPlan): number {
+  // The limits' cgroups, joined by this very process, which becomes the command; nobody is
+  // left to remove them: a later run does (sweepStaleCgroups), once this pid is gone.
+  sweepStaleCgroups();
+  if (plan.limits.cgroups.length > 0) {
+    try {
+      const onV2 = plan.limits.cgroups.includes("v2");
+      const v2 = onV2 ? createKillCgroup() : undefined;
+      if (onV2 && v2 === undefined) throw new Error("no cgroup v2 folder could be made here");
+      const cgroups = createLimitCgroups(plan.limits, { killCgroupProcs: v2?.procsPath });
+      joinLimitCgroups([...(v2 ? [v2.procsPath] : []), ...cgroups.procsPaths]);
+    } catch (error) {
+      fail(`${error instanceof Error ? error.message : error}; nothing was run`);
+      return EXIT_SANDBOX_FAILED;
+    }
+  }
   return applyAndExec(plan, {
     newSession: false,
     reporter: {
@@ -324,6 +359,7 @@ async function runSupervised(
     const status = await child.status;
     await copying;
     if (status.timedOut) fail(`timed out after ${timeoutMs} ms; killed`);
+    if (status.limitMessage && !quiet) console.error(status.limitMessage);
     if (!quiet && status.exitCode !== 0 && !status.timedOut) {
       const hint = denialHint(new TextDecoder().decode(tail), plan);
       if (hint) fail(hint);
@@ -349,7 +385,9 @@ async function runJson(
       ? new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer())
       : undefined,
   });
-  const { stdoutBytes: _stdout, stderrBytes: _stderr, ...printable } = result;
+  if (result.limitMessage && !warnings.quiet) console.error(result.limitMessage);
+  const { stdoutBytes: _stdout, stderrBytes: _stderr, limitMessage: _message, ...printable } =
+    result;
   console.log(JSON.stringify(printable));
   return result.exitCode;
 }

@@ -9,6 +9,7 @@ import { dirname, isAbsolute, join, resolve } from "../policy/_path.ts";
 import { parsePermission, type SandboxPermission } from "../policy/permission.ts";
 import { validEnvEntry } from "../policy/environment.ts";
 import { formatDomainPattern, parseDomainPattern } from "../policy/network_domain.ts";
+import { parseLimits, type ResourceLimits } from "../policy/limits.ts";
 import { MAX_TIMEOUT_MS } from "../exec/spawn.ts";
 
 /** The file as written; every field optional. */
@@ -33,6 +34,8 @@ export interface RawConfig {
   show?: string[];
   /** Domains the proxy refuses even where a `network-domain` allows them (`--deny-domain`). */
   denyDomains?: string[];
+  /** Resource limits, by option name: `{"max-memory": "2G", "max-processes": 256}`. */
+  limits?: ResourceLimits;
 }
 
 /** A config file that cannot be used: exit 2, nothing runs. */
@@ -60,6 +63,7 @@ const KEYS = new Set([
   "hide",
   "show",
   "denyDomains",
+  "limits",
 ]);
 
 /**
@@ -160,6 +164,22 @@ export function parseConfig(text: string, file: string): RawConfig {
         throw new ConfigError(file, `denyDomains[${i}]`, (error as Error).message);
       }
     });
+  }
+  if (record.limits !== undefined) {
+    const limits = record.limits;
+    if (limits === null || typeof limits !== "object" || Array.isArray(limits)) {
+      throw new ConfigError(file, "limits", 'expected an object such as {"max-memory": "2G"}');
+    }
+    for (const [key, value] of Object.entries(limits)) {
+      if (typeof value !== "string" && typeof value !== "number") {
+        throw new ConfigError(file, `limits.${key}`, `expected a string or a number`);
+      }
+      try {
+        config.limits = { ...config.limits, ...parseLimits({ [key]: value }) };
+      } catch (error) {
+        throw new ConfigError(file, `limits.${key}`, (error as Error).message);
+      }
+    }
   }
   for (const key of ["clearEnv", "inheritEnv", "requireFull", "restrictReads"] as const) {
     if (record[key] === undefined) continue;

@@ -9,7 +9,13 @@ import { parsePermission, type SandboxPermission } from "../policy/permission.ts
 import { validEnvEntry } from "../policy/environment.ts";
 import { formatDomainPattern, parseDomainPattern } from "../policy/network_domain.ts";
 import { MAX_TIMEOUT_MS } from "../exec/spawn.ts";
-import { parseDuration } from "../policy/limits.ts";
+import {
+  LIMIT_NAMES,
+  LIMIT_OPTIONS,
+  parseDuration,
+  parseLimits,
+  type ResourceLimits,
+} from "../policy/limits.ts";
 
 /** What the command line asked for. */
 export interface CliArgs {
@@ -37,6 +43,8 @@ export interface CliArgs {
   show: string[];
   /** `--deny-domain PATTERN`, in order. */
   denyDomains: string[];
+  /** `--max-memory`, `--max-processes`, `--max-cpu`, `--max-file-size`, `--max-open-files`. */
+  limits: ResourceLimits;
   /** `--run-as USER[:GROUP]`. */
   runAs?: string;
   /** `-h`/`--help`. */
@@ -79,6 +87,7 @@ const WITH_VALUE = new Map([
   ["--hide", "hide"],
   ["--show", "show"],
   ["--deny-domain", "deny-domain"],
+  ...LIMIT_NAMES.map((name) => [LIMIT_OPTIONS[name], "limit"] as [string, string]),
 ]);
 type BooleanOption =
   | "help"
@@ -169,6 +178,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     hide: [],
     show: [],
     denyDomains: [],
+    limits: {},
     command: [],
   };
   let i = 0;
@@ -217,6 +227,12 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         throw new UsageError(`Invalid --${option}: ${JSON.stringify(value)} (a path)`);
       }
       args[option].push(value);
+    } else if (option === "limit") {
+      try {
+        Object.assign(args.limits, parseLimits({ [name.slice(2)]: value }));
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
     } else if (option === "deny-domain") {
       try {
         args.denyDomains.push(formatDomainPattern(parseDomainPattern(value)));

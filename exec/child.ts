@@ -11,14 +11,9 @@ import { prepareLandlock, restrictSelf } from "../ffi/landlock.ts";
 import { installSeccomp } from "../ffi/seccomp.ts";
 import { dropBoundingSet, limitCapabilities, setIdentity } from "../ffi/credentials.ts";
 import { fchdir, openPlanned, sameFile } from "../ffi/files.ts";
-import {
-  execve,
-  prepareForExec,
-  setNoNewPrivs,
-  setParentDeathSignal,
-  setsid,
-} from "../ffi/process.ts";
-import { close, strerror } from "../ffi/libc.ts";
+import { prepareForExec, setNoNewPrivs, setParentDeathSignal, setsid } from "../ffi/process.ts";
+import { close, prepareExecve, strerror } from "../ffi/libc.ts";
+import { joinLimitCgroups, prepareRlimits } from "./child_limits.ts";
 import { pathOf, programCandidates } from "../policy/path_search.ts";
 
 /** Exit code when the sandbox could not be applied; nothing ran. */
@@ -64,6 +59,7 @@ export interface ChildOptions {
  */
 export function applyAndExec(plan: SandboxPlan, options: ChildOptions): number {
   const open: number[] = [];
+  let setLimits = () => {};
   try {
     if (plan.version !== PLAN_VERSION) {
       throw new Error(`Plan version ${plan.version} is not ${PLAN_VERSION}`);
@@ -78,8 +74,10 @@ export function applyAndExec(plan: SandboxPlan, options: ChildOptions): number {
     // something the ones after take away.
     // A session of its own, so that the supervisor can signal all the command starts.
     if (options.newSession) setsid();
-    // The cgroup, before anything forks; writing cgroup.procs needs the caller's rights.
+    // The cgroups, before anything forks; writing cgroup.procs needs the caller's rights. The
+    // limits' cgroup v1 folders too: memory the child has now stays charged where it was.
     if (plan.supervision?.cgroupProcs) joinCgroup(plan.supervision.cgroupProcs);
+    joinLimitCgroups(plan.supervision?.limitProcs ?? []);
     // Every planned path, opened with the caller's rights and checked to be the very file that
     // was planned: the working folder and each Landlock rule's parent.
     const cwdFd = openPlanned(plan.cwd, plan.cwdIdentity, true);
@@ -91,6 +89,9 @@ export function applyAndExec(plan: SandboxPlan, options: ChildOptions): number {
     if (plan.capabilities) dropBoundingSet(plan.capabilities.dropBounding);
     // The identity: groups, gid, uid, in that order (see ffi/credentials.ts).
     if (plan.runAs) setIdentity(plan.runAs);
+    // Worked out now, set right before execve: after the identity (a setuid while over
+    // RLIMIT_NPROC would make execve fail), with nothing left to open.
+    setLimits = prepareRlimits(plan.limits.rlimits);
     // After any change of credentials (which would clear it), before the command runs.
     if (plan.supervision) watchSupervisor(plan.supervision.parentPid);
     // With the command's identity: a folder it cannot enter is refused here, not later.
@@ -131,7 +132,7 @@ export function applyAndExec(plan: SandboxPlan, options: ChildOptions): number {
   }
 
   options.reporter.execing();
-  return execProgram(plan.argv, plan.env);
+  return execProgram(plan.argv, plan.env, setLimits);
 }
 
 /**
@@ -139,10 +140,15 @@ export function applyAndExec(plan: SandboxPlan, options: ChildOptions): number {
  * `#!` through `/bin/sh`. Which candidate to run is decided from what Deno's own file calls
  * report (errors captured natively), never from `errno` read after `execve` failed: that takes
  * a second FFI call, and whatever the engine does on this thread in between can change it.
- * `errno` only words the message when the chosen program could not be run.
+ * `errno` only words the message when the chosen program could not be run. The rlimits are set
+ * right before the call (`setLimits`), with nothing left to allocate.
  * @returns The exit code, when it could not be run.
  */
-function execProgram(argv: readonly string[], env: readonly string[]): number {
+function execProgram(
+  argv: readonly string[],
+  env: readonly string[],
+  setLimits: () => void,
+): number {
   const program = argv[0];
   let refused: { candidate: string; why: string } | undefined;
   for (const candidate of programCandidates(program, pathOf(env))) {
@@ -164,11 +170,15 @@ function execProgram(argv: readonly string[], env: readonly string[]): number {
       refused ??= { candidate, why: "not executable (no execute permission)" };
       continue;
     }
-    const errno = execve(candidate, argv, env);
-    if (isShellScript(candidate)) {
-      // A file without a #! line is a shell script to every shell and to execvp(3).
-      execve("/bin/sh", ["/bin/sh", candidate, ...argv.slice(1)], env);
-    }
+    // Everything encoded before the limits: past RLIMIT_AS the engine may not allocate.
+    const direct = prepareExecve(candidate, argv, env);
+    // A file without a #! line is a shell script to every shell and to execvp(3).
+    const script = isShellScript(candidate)
+      ? prepareExecve("/bin/sh", ["/bin/sh", candidate, ...argv.slice(1)], env)
+      : undefined;
+    setLimits();
+    const errno = direct();
+    script?.();
     return notRun(program, `cannot be run: ${strerror(errno)}`, EXIT_NOT_EXECUTABLE);
   }
   if (refused) return notRun(program, refused.why, EXIT_NOT_EXECUTABLE);

@@ -12,6 +12,7 @@
  *   names nobody, or asked for by a caller that is not root);
  * - `landlock-unavailable`: writes must be restricted and the kernel has no Landlock;
  * - `partially-enforced`: full enforcement was required and this kernel cannot give it;
+ * - `limit-unavailable`: a resource limit asked for cannot be enforced here (or set up);
  * - `apply-failed`: the child failed while applying the plan (a syscall refused, a root vanished);
  * - `child-failed`: the child ended before it could apply the plan or say why.
  */
@@ -21,6 +22,7 @@ export type SandboxErrorKind =
   | "invalid-command"
   | "landlock-unavailable"
   | "partially-enforced"
+  | "limit-unavailable"
   | "apply-failed"
   | "child-failed";
 

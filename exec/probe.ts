@@ -7,6 +7,7 @@
 import { buildProbeReport, type ProbeReport, type SystemFacts } from "../policy/probe_report.ts";
 import { probeKernel } from "./kernel.ts";
 import { createKillCgroup } from "./cgroup.ts";
+import { limitFacts } from "./limits.ts";
 
 function read(path: string): string | undefined {
   try {
@@ -70,6 +71,7 @@ export function gatherSystemFacts(): SystemFacts {
     container: detectContainer(),
     wsl: /microsoft|wsl/i.test(release),
     killCgroup: canKillTree(),
+    limits: limitFacts(),
   };
 }
 

@@ -11,6 +11,8 @@ import { PolicyError, SandboxPolicy } from "../policy/sandbox_policy.ts";
 import { type CommandSpec, planSandbox, type SandboxPlan } from "../policy/plan.ts";
 import type { LoadedFile } from "../policy/self_protection.ts";
 import { LAUNCHER_ENV, selfLoadedFiles } from "./self_files.ts";
+import { InvalidLimitError, type ResourceLimits, validateLimits } from "../policy/limits.ts";
+import { limitFacts } from "./limits.ts";
 import { probeKernel } from "./kernel.ts";
 import { SandboxError } from "./errors.ts";
 import { type ExecStatus, MAX_TIMEOUT_MS, type SandboxedProcess, spawnPlan } from "./spawn.ts";
@@ -87,6 +89,13 @@ export interface SandboxParams {
    * @default undefined (no terminal)
    */
   terminal?: CommandSpec["terminal"];
+  /**
+   * Resource limits for the command and everything it starts: `memoryBytes`, `processes` (a
+   * cap on tasks; 0 lifts the default cap), `cpuMs` (CPU time), `fileSizeBytes`, `openFiles`.
+   * Each is enforced by a cgroup where the system allows, else per process by an rlimit; the
+   * plan's `limits` says which. @default the default process cap only
+   */
+  limits?: ResourceLimits;
   /**
    * What your program loads before it runs sandboxed commands (its own code, its config): a
    * policy that could write one of these, or a place on the way to it, is refused, as it is for
@@ -184,16 +193,19 @@ export function explainSandbox(params: SandboxParams, policy: PolicyInput): Sand
           show: [...given.show, ...(params.show ?? [])],
           denyDomains: [...given.denyDomains, ...(params.denyDomains ?? [])],
         });
+    const runAs = params.runAs === undefined ? undefined : resolveRunAsOnSystem(params.runAs);
+    const kernel = probeKernel();
     return planSandbox(
       resolved,
       {
         argv: params.command,
         cwd: params.cwd ?? Deno.cwd(),
         ...commandEnvironment(params),
-        runAs: params.runAs === undefined ? undefined : resolveRunAsOnSystem(params.runAs),
+        runAs,
         terminal: params.terminal,
+        limits: params.limits === undefined ? undefined : validateLimits(params.limits),
       },
-      probeKernel(),
+      { ...kernel, limits: limitFacts({ uid: runAs?.uid ?? kernel.uid }) },
       undefined,
       [
         ...selfLoadedFiles(),
@@ -207,6 +219,9 @@ export function explainSandbox(params: SandboxParams, policy: PolicyInput): Sand
   } catch (error) {
     if (error instanceof InvalidPermissionError) {
       throw new SandboxError("invalid-policy", error.message, { cause: error });
+    }
+    if (error instanceof InvalidLimitError) {
+      throw new SandboxError("invalid-command", error.message, { cause: error });
     }
     if (error instanceof PolicyError) {
       const kind = error.kind === "missing-folder"
@@ -292,6 +307,28 @@ export function checkRunnable(plan: SandboxPlan, requireFull: boolean): void {
     throw new SandboxError(
       "landlock-unavailable",
       `Cannot apply the sandbox: ${plan.landlock.dropped.join("; ")}. ${fix}; nothing was run`,
+    );
+  }
+  if (plan.limits.unenforceable.length > 0) {
+    const names = plan.limits.limits.filter((limit) =>
+      plan.limits.unenforceable.includes(limit.name)
+    );
+    throw new SandboxError(
+      "limit-unavailable",
+      `Cannot enforce ${names.map((limit) => `${limit.option} ${limit.shown}`).join(", ")} ` +
+        `here (${names.flatMap((limit) => limit.notes).join("; ")}); nothing was run`,
+    );
+  }
+  if (requireFull && !plan.limits.fullyEnforced) {
+    const partial = plan.limits.limits.filter((limit) =>
+      !limit.isDefault && limit.enforcement !== "full"
+    );
+    throw new SandboxError(
+      "partially-enforced",
+      `Refusing to run partially enforced (full enforcement was required): ` +
+        partial.map((limit) => `${limit.option} ${limit.shown} holds per process only`).join(
+          "; ",
+        ) + "; nothing was run",
     );
   }
   if (requireFull && plan.landlock.enforcement !== "full") {

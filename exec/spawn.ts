@@ -16,6 +16,13 @@ import { type ListenSupervisor, superviseListen } from "./listen_supervisor.ts";
 import { takeDescriptor } from "../ffi/notify.ts";
 import { type DomainProxy, type NetworkDecision, startProxy } from "./proxy.ts";
 import { parseDomainPattern } from "../policy/network_domain.ts";
+import {
+  createLimitCgroups,
+  type LimitCgroups,
+  LimitSetupError,
+  sweepStaleCgroups,
+} from "./limits.ts";
+import { type LimitName, limitOutcome } from "../policy/limits.ts";
 import { LANDLOCK_ACCESS_NET_CONNECT_TCP, type LandlockNetRule } from "../policy/landlock.ts";
 import { sha256Hex } from "./_sha256.ts";
 // Imported for its side effect on the module graph: whoever imports this module (from a URL
@@ -64,6 +71,10 @@ export interface ExecStatus {
    * or refused, with the reason and the bytes relayed; empty otherwise.
    */
   network: NetworkDecision[];
+  /** The resource limit the command ran into, as far as the kernel says, or `null`. */
+  limitExceeded: LimitName | null;
+  /** With `limitExceeded`: one line naming the limit and what happened, else `null`. */
+  limitMessage: string | null;
 }
 
 /** A running sandboxed command. */
@@ -196,13 +207,25 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
   let child: Deno.ChildProcess;
   let listen: ListenSupervisor | undefined;
   let proxy: DomainProxy | undefined;
+  let limits: LimitCgroups | undefined;
   const started = performance.now();
   try {
+    sweepStaleCgroups();
     cgroup = createKillCgroup();
+    try {
+      limits = createLimitCgroups(plan.limits, { killCgroupProcs: cgroup?.procsPath });
+    } catch (error) {
+      if (!(error instanceof LimitSetupError)) throw error;
+      throw new SandboxError("limit-unavailable", `${error.message}; nothing was run`);
+    }
     let supervised: SandboxPlan = {
       ...plan,
       env: [],
-      supervision: { parentPid: Deno.pid, cgroupProcs: cgroup?.procsPath },
+      supervision: {
+        parentPid: Deno.pid,
+        cgroupProcs: cgroup?.procsPath,
+        limitProcs: limits.procsPaths,
+      },
     };
     let commandEnv = plan.env;
     if (plan.proxy) {
@@ -258,12 +281,14 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
   } catch (error) {
     channel?.releaseChildEnds();
     cgroup?.remove();
+    limits?.remove();
     proxy?.close();
     throw error;
   }
   const report = channel;
   // Moved while it starts, off its critical path; it checks and joins itself if this is late.
-  const moving = cgroup
+  // Not where limits are on that cgroup: Deno's own start-up would count against them.
+  const moving = cgroup && !plan.limits.cgroups.includes("v2")
     ? Deno.writeTextFile(cgroup.procsPath, String(child.pid)).catch(() => {})
     : Promise.resolve();
 
@@ -312,8 +337,11 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
       await moving;
       const durationMs = performance.now() - started;
       // Nothing the command started outlives it: background leftovers die with it.
+      const counters = limits?.readOutcome() ?? {};
       killTree();
+      limits?.kill();
       await cgroup?.remove();
+      await limits?.remove();
       await listen?.stop();
       await proxy?.close();
       // A descendant that got out of the kill's reach (no cgroup, or one that could write
@@ -335,10 +363,24 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
         );
       }
       const network = proxy?.decisions() ?? [];
-      const base = { signal: ended.signal, timedOut, aborted, durationMs, network };
-      if (timedOut) return { ...base, exitCode: EXIT_TIMEOUT };
-      if (ended.signal) return { ...base, exitCode: 128 + (signalNumber(ended.signal) ?? 0) };
-      return { ...base, exitCode: ended.code };
+      const exitCode = timedOut
+        ? EXIT_TIMEOUT
+        : ended.signal
+        ? 128 + (signalNumber(ended.signal) ?? 0)
+        : ended.code;
+      const outcome = timedOut
+        ? { limitExceeded: null, message: null }
+        : limitOutcome(plan.limits, { code: exitCode, signal: ended.signal }, counters);
+      return {
+        signal: ended.signal,
+        timedOut,
+        aborted,
+        durationMs,
+        network,
+        exitCode,
+        limitExceeded: outcome.limitExceeded,
+        limitMessage: outcome.message,
+      };
     } finally {
       clearTimeout(timer);
       options.signal?.removeEventListener("abort", onAbort);

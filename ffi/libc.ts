@@ -258,18 +258,38 @@ export async function pollAsync(
  * @param path The program.
  * @param argv Its arguments, `argv[0]` included.
  * @param envp Its environment, `KEY=VALUE` each.
- * @returns The errno of the failure.
+ * @returns The errno of the failure (read after the call: a hint for messages only).
  */
 export function execve(path: string, argv: readonly string[], envp: readonly string[]): number {
+  return prepareExecve(path, argv, envp)();
+}
+
+/**
+ * Encodes everything `execve(2)` takes now, and returns the call: between the two nothing needs
+ * to be allocated, so limits set in between (`RLIMIT_AS` below what the engine has mapped) do
+ * not stop the engine before the call.
+ * @param path The program.
+ * @param argv Its arguments, `argv[0]` included.
+ * @param envp Its environment, `KEY=VALUE` each.
+ * @returns The call; it returns only on failure, with the errno.
+ */
+export function prepareExecve(
+  path: string,
+  argv: readonly string[],
+  envp: readonly string[],
+): () => number {
+  const program = cString(path);
   const strings = [argv, envp].map((list) => list.map(cString));
   const [argvArray, envpArray] = strings.map((list) => {
     const pointers = new BigUint64Array(list.length + 1);
     list.forEach((buffer, i) => pointers[i] = addressOf(buffer));
     return pointers;
   });
-  libc().lib.symbols.execve(cString(path), argvArray, envpArray);
-  const code = errno();
-  // Keeps the strings alive across the call: the pointer arrays alone do not.
-  if (strings.length !== 2) throw new Error("unreachable");
-  return code;
+  const symbols = libc().lib.symbols;
+  return () => {
+    symbols.execve(program, argvArray, envpArray);
+    // The strings stay reachable through this closure across the call.
+    if (strings.length !== 2) throw new Error("unreachable");
+    return errno();
+  };
 }

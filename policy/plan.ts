@@ -34,6 +34,7 @@ import {
 } from "./sandbox_policy.ts";
 import { planSeccomp, type SeccompArch, type SeccompPlan } from "./seccomp.ts";
 import type { ListenPolicy } from "./listen.ts";
+import { type LimitFacts, type LimitPlan, planLimits, type ResourceLimits } from "./limits.ts";
 import { checkLoadedFiles, type LoadedFile, type ProtectedPlace } from "./self_protection.ts";
 import { PLAN_VERSION } from "./_plan_version.ts";
 import { pathOf, programCandidates } from "./path_search.ts";
@@ -97,6 +98,11 @@ export interface KernelFacts {
   uid: number;
   /** The capabilities in its effective set. */
   effectiveCapabilities: readonly number[];
+  /**
+   * What this system offers for resource limits (cgroups, rlimits).
+   * @default none usable: rlimits only
+   */
+  limits?: LimitFacts;
 }
 
 /** `PathHost` plus what the planner needs to make and check rules. */
@@ -166,6 +172,11 @@ export interface CommandSpec {
   /** Another identity to run it with (root only). @default undefined (the caller's) */
   runAs?: RunAs;
   /**
+   * Resource limits (`--max-memory` and the rest); the default process cap applies unless
+   * `processes` is 0. @default the default process cap only
+   */
+  limits?: ResourceLimits;
+  /**
    * The terminal the command is given: the device nodes of its standard streams that are
    * terminals, and whether it keeps the caller's controlling terminal (`/dev/tty`; in place
    * only: a supervised command starts a session of its own).
@@ -230,6 +241,8 @@ export interface SandboxPlan {
   proxy: ProxyPlan | null;
   /** The seccomp filter, or `null` when nothing is restricted. */
   seccomp: SeccompPlan | null;
+  /** The resource limits: each with what enforces it here, the cgroup writes and the rlimits. */
+  limits: LimitPlan;
   /** The capabilities the command keeps, or `null` when nothing is restricted. */
   capabilities: CapabilityPlan | null;
   /** Whether the plan may run: false when Landlock is needed and absent. */
@@ -239,6 +252,13 @@ export interface SandboxPlan {
   /** Set by the supervisor, not by `planSandbox`: what the supervised child joins. */
   supervision?: Supervision;
 }
+
+const NONE = { usable: false, detail: "not probed" };
+const NO_CGROUPS: LimitFacts = {
+  uid: -1,
+  cgroupV2: { memory: NONE, pids: NONE },
+  cgroupV1: { memory: NONE, pids: NONE },
+};
 
 /** The built-in proxy of `network-domain`, as planned. */
 export interface ProxyPlan {
@@ -259,6 +279,8 @@ export interface Supervision {
   parentPid: number;
   /** A `cgroup.procs` file to join, so that every descendant can be killed together. */
   cgroupProcs?: string;
+  /** The `cgroup.procs` files of the run's cgroup v1 folders for its limits. */
+  limitProcs?: string[];
 }
 
 /**
@@ -471,6 +493,12 @@ export function planSandbox(
       ? { unix: !restrictUnix, ports: tcpPorts.bind }
       : null,
     proxy: domains.length > 0 ? { allow: domains, deny: [...policy.denyDomains], port: 0 } : null,
+    limits: planLimits(command.limits ?? {}, {
+      ...(kernel.limits ?? NO_CGROUPS),
+      uid,
+      // As root with full write, the command keeps what lets it leave cgroups and raise rlimits.
+      privilegedCommand: uid === 0 && !restrictWrites,
+    }),
     capabilities: restricted
       ? planCapabilities({
         // Reading everything as root is part of what full write keeps; with reads restricted,

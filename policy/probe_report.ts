@@ -6,6 +6,13 @@
  */
 
 import { LANDLOCK_ABI_LATEST, planLandlock } from "./landlock.ts";
+import {
+  type LimitEnforcement,
+  type LimitFacts,
+  type LimitMechanism,
+  type LimitName,
+  planLimits,
+} from "./limits.ts";
 
 /** What the probe gathers from the system. */
 export interface SystemFacts {
@@ -31,6 +38,23 @@ export interface SystemFacts {
   wsl: boolean;
   /** Whether a cgroup with `cgroup.kill` can be made for each supervised command. */
   killCgroup?: boolean;
+  /** What this system offers for resource limits; absent: not looked at. */
+  limits?: LimitFacts;
+}
+
+/** How one resource limit would be enforced here. */
+export interface ProbeLimit {
+  /** Which limit. */
+  name: LimitName;
+  /** Its option, e.g. `--max-memory`. */
+  option: string;
+  /** What would enforce it, or `null` when nothing can here (asking for it is refused). */
+  mechanism: LimitMechanism | null;
+  /**
+   * `full`: for the run as a whole; `partial`: for each process (or the user) only; `none`:
+   * not at all.
+   */
+  enforcement: LimitEnforcement;
 }
 
 /** One Landlock feature and whether this kernel has it. */
@@ -76,6 +100,11 @@ export interface ProbeReport {
    * to the proxy's port alone, and seccomp allows only TCP sockets.
    */
   networkDomains: boolean;
+  /**
+   * How each `--max-*` limit would be enforced here, for the user running the probe (the
+   * default process cap included, as `processes`); empty when not looked at.
+   */
+  limits: ProbeLimit[];
   /** How the default (read-only, no network) policy would be enforced here. */
   verdict: "full" | "partial" | "none";
   /** What would be dropped on this kernel, in words. */
@@ -173,10 +202,40 @@ export function buildProbeReport(facts: SystemFacts): ProbeReport {
     wsl: facts.wsl,
     processTree: facts.killCgroup ? "cgroup" : "process-group",
     networkDomains: facts.landlockAbi >= 4 && seccompAvailable,
+    limits: probeLimits(facts.limits),
     verdict: !seccompAvailable ? "none" : landlock.enforcement,
     dropped,
   };
 }
+
+/** Each limit, planned with a sample value, to see what would enforce it. */
+function probeLimits(facts: LimitFacts | undefined): ProbeLimit[] {
+  if (facts === undefined) return [];
+  const plan = planLimits({
+    memoryBytes: 1024 ** 3,
+    cpuMs: 60000,
+    fileSizeBytes: 1024 ** 3,
+    openFiles: 1024,
+  }, facts);
+  return plan.limits.map((limit) => ({
+    name: limit.name,
+    option: limit.option,
+    mechanism: limit.mechanism,
+    enforcement: limit.enforcement,
+  }));
+}
+
+const CGROUP_WORDS = {
+  "cgroup-v2": "cgroup v2, for the whole run",
+  "cgroup-v1": "cgroup v1, for the whole run",
+};
+const RLIMIT_WORDS: Readonly<Record<LimitName, string>> = {
+  memory: "RLIMIT_AS, address space of each process",
+  processes: "RLIMIT_NPROC, every process of the user",
+  cpu: "RLIMIT_CPU, CPU time of each process",
+  "file-size": "RLIMIT_FSIZE, each file written",
+  "open-files": "RLIMIT_NOFILE, descriptors of each process",
+};
 
 /**
  * The report as a table for people.
@@ -220,6 +279,16 @@ export function formatProbeReport(report: ProbeReport): string {
         ? "yes (through the proxy: TCP connect to its port only, no other socket)"
         : "no (needs Landlock ABI 4 for TCP rules, and seccomp)"
     }`,
+    ...(report.limits.length ? ["resource limits"] : []),
+    ...report.limits.map((limit) =>
+      `  ${limit.option.padEnd(18)}${
+        limit.mechanism === null
+          ? "no (nothing can enforce it here; asking for it is refused)"
+          : limit.mechanism === "rlimit"
+          ? RLIMIT_WORDS[limit.name]
+          : CGROUP_WORDS[limit.mechanism]
+      }`
+    ),
     `verdict             ${report.verdict}: ${
       {
         full: "the default policy is fully enforced here",

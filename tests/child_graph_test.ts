@@ -43,6 +43,7 @@ async function staticGraph(root: string): Promise<string[]> {
 const CHILD_MODULES = [
   "exec/_sha256.ts",
   "exec/child.ts",
+  "exec/child_limits.ts",
   "policy/path_search.ts",
   "exec/supervised_child.ts",
   "ffi/credentials.ts",
@@ -50,6 +51,7 @@ const CHILD_MODULES = [
   "ffi/landlock.ts",
   "ffi/libc.ts",
   "ffi/process.ts",
+  "ffi/rlimit.ts",
   "ffi/seccomp.ts",
   "policy/_plan_version.ts",
 ];

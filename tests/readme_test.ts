@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Output, run, skipReason, tempDir, which } from "./_helpers.ts";
+import { LIMIT_OPTIONS } from "../policy/limits.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const README = Deno.readTextFileSync(`${ROOT}/README.md`);
@@ -114,8 +115,8 @@ Deno.test({
       const examples = [
         ...blocks("## Quick start")[0].filter((line) => line.startsWith("llmx-sandbox ")),
         ...blocks("## Usage").flat().filter((line) => line.startsWith("llmx-sandbox ")),
-        ...blocks("### Network by domain").flat().filter((line) =>
-          line.startsWith("llmx-sandbox ")
+        ...["### Network by domain", "### Resource limits"].flatMap((heading) =>
+          blocks(heading).flat().filter((line) => line.startsWith("llmx-sandbox "))
         ),
       ].filter((line, i, all) => all.indexOf(line) === i).map(split);
       assert.ok(examples.length >= 7, `the README's examples: ${examples.length}`);
@@ -142,7 +143,7 @@ Deno.test({
               assert.match(out.stdout, /^verdict /m);
             } else {
               assert.equal(out.code, 0, `${command}\n${out.stdout}\n${out.stderr}`);
-              if (/-- make$/.test(command) && !/--explain/.test(command)) {
+              if (/-- make( -j\d+)?$/.test(command) && !/--explain/.test(command)) {
                 assert.ok(Deno.statSync(`${project}/hello`).isFile, "make built it in the project");
               }
               if (/^allowed/.test(comment)) {
@@ -164,7 +165,10 @@ Deno.test({
 Deno.test("README: the Usage block lists every option the CLI takes, and --help every example", async () => {
   const usage = blocks("## Usage");
   const parser = Deno.readTextFileSync(`${ROOT}/cli/parse_args.ts`);
-  const options = [...parser.matchAll(/\["(--[a-z-]+)", "/g)].map((match) => match[1]);
+  const options = [
+    ...[...parser.matchAll(/\["(--[a-z-]+)", "/g)].map((match) => match[1]),
+    ...Object.values(LIMIT_OPTIONS),
+  ];
   const readmeUsage = README.slice(README.indexOf("## Usage"), README.indexOf("### Permissions"));
   for (const option of options) {
     assert.ok(readmeUsage.includes(option), `README documents ${option}`);
