@@ -9,10 +9,11 @@ import { type CliArgs, parseCliArgs, UsageError } from "./parse_args.ts";
 import { SandboxPolicy } from "../policy/sandbox_policy.ts";
 import type { SandboxPlan } from "../policy/plan.ts";
 import { applyAndExec, EXIT_SANDBOX_FAILED } from "../exec/child.ts";
-import { spawnPlan } from "../exec/spawn.ts";
+import { type SandboxedProcess, spawnPlan } from "../exec/spawn.ts";
 import { createKillCgroup } from "../exec/cgroup.ts";
 import { createLimitCgroups, joinLimitCgroups, sweepStaleCgroups } from "../exec/limits.ts";
 import { SandboxError } from "../exec/errors.ts";
+import { LAUNCHER_CWD_GONE_ENV } from "../exec/self_files.ts";
 import { checkRunnable, execPlan, explainSandbox, type SandboxParams } from "../exec/sandboxed.ts";
 import { probeSystem } from "../exec/probe.ts";
 import { formatProbeReport } from "../policy/probe_report.ts";
@@ -113,7 +114,32 @@ export const RESTRICTED_READS_NOTICE =
   "the writable roots, each disk-read-folder and the program are readable";
 
 function fail(message: string): void {
-  console.error(`llmx-sandbox: ${message}`);
+  writeAllTo(Deno.stderr, new TextEncoder().encode(`llmx-sandbox: ${message}\n`));
+}
+
+/** Writes all of `bytes` to stderr without blocking the event loop; `false` once it cannot. */
+async function forward(bytes: Uint8Array): Promise<boolean> {
+  try {
+    for (let done = 0; done < bytes.length;) done += await Deno.stderr.write(bytes.subarray(done));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One line on stderr, as it is (a message that carries its own prefix). */
+function writeLine(line: string): void {
+  writeAllTo(Deno.stderr, new TextEncoder().encode(`${line}\n`));
+}
+
+/** Writes all of `bytes`; `false` when the stream cannot take them (its reader is gone). */
+function writeAllTo(stream: { writeSync(bytes: Uint8Array): number }, bytes: Uint8Array): boolean {
+  try {
+    for (let done = 0; done < bytes.length;) done += stream.writeSync(bytes.subarray(done));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The exit code for a `SandboxError`: 2 for what the user asked wrongly, 125 for the system. */
@@ -153,6 +179,13 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
     const report = probeSystem();
     console.log(args.json ? JSON.stringify(report, null, 2) : formatProbeReport(report).trimEnd());
     return { full: 0, partial: 1, none: EXIT_SANDBOX_FAILED }[report.verdict];
+  }
+  if (Deno.env.get(LAUNCHER_CWD_GONE_ENV) === "1" && !/^[/~]/.test(args.cwd ?? "")) {
+    fail(
+      "The current folder was deleted: cd to a folder that exists, or pass --cwd with an " +
+        "absolute path",
+    );
+    return EXIT_USAGE;
   }
   let policy: SandboxPolicy;
   let restrictedReads = false;
@@ -339,16 +372,14 @@ async function runSupervised(
     stderr: quiet ? "inherit" : "piped",
     onNetworkRefused: quiet ? undefined : tellRefused,
   });
-  const forwarders = FORWARDED.map((signal) => {
-    const handler = () => child.kill(signal);
-    Deno.addSignalListener(signal, handler);
-    return { signal, handler };
-  });
+  const stopForwarding = forwardSignals(child);
   let tail = new Uint8Array(0);
   const copying = (async () => {
     if (!child.stderr) return;
     for await (const chunk of child.stderr) {
-      await Deno.stderr.write(chunk);
+      // Our stderr's reader went away: stop reading, so that the command's next write fails
+      // as it would have without us (SIGPIPE), and keep the command's own status.
+      if (!await forward(chunk)) break;
       const joined = new Uint8Array(tail.length + chunk.length);
       joined.set(tail);
       joined.set(chunk, tail.length);
@@ -359,7 +390,7 @@ async function runSupervised(
     const status = await child.status;
     await copying;
     if (status.timedOut) fail(`timed out after ${timeoutMs} ms; killed`);
-    if (status.limitMessage && !quiet) console.error(status.limitMessage);
+    if (status.limitMessage && !quiet) writeLine(status.limitMessage);
     if (!quiet && status.exitCode !== 0 && !status.timedOut) {
       const hint = denialHint(new TextDecoder().decode(tail), plan);
       if (hint) fail(hint);
@@ -367,8 +398,23 @@ async function runSupervised(
     return status.exitCode;
   } finally {
     await copying.catch(() => {});
-    for (const { signal, handler } of forwarders) Deno.removeSignalListener(signal, handler);
+    stopForwarding();
   }
+}
+
+/**
+ * Passes SIGINT, SIGTERM and SIGHUP sent to us on to the command, as if it had been sent to it.
+ * @returns The function that stops it.
+ */
+function forwardSignals(child: SandboxedProcess): () => void {
+  const forwarders = FORWARDED.map((signal) => {
+    const handler = () => child.kill(signal);
+    Deno.addSignalListener(signal, handler);
+    return { signal, handler };
+  });
+  return () => {
+    for (const { signal, handler } of forwarders) Deno.removeSignalListener(signal, handler);
+  };
 }
 
 async function runJson(
@@ -378,14 +424,20 @@ async function runJson(
   warnings: WarningContext,
 ): Promise<number> {
   warn(plan, warnings);
-  const result = await execPlan(plan, {
-    ...params,
-    onNetworkRefused: warnings.quiet ? undefined : tellRefused,
-    stdin: stdin
-      ? new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer())
-      : undefined,
-  });
-  if (result.limitMessage && !warnings.quiet) console.error(result.limitMessage);
+  let stopForwarding = () => {};
+  let result;
+  try {
+    result = await execPlan(plan, {
+      ...params,
+      onNetworkRefused: warnings.quiet ? undefined : tellRefused,
+      stdin: stdin
+        ? new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer())
+        : undefined,
+    }, (child) => stopForwarding = forwardSignals(child));
+  } finally {
+    stopForwarding();
+  }
+  if (result.limitMessage && !warnings.quiet) writeLine(result.limitMessage);
   const { stdoutBytes: _stdout, stderrBytes: _stderr, limitMessage: _message, ...printable } =
     result;
   console.log(JSON.stringify(printable));

@@ -12,9 +12,13 @@ import { installSeccomp } from "../ffi/seccomp.ts";
 import { dropBoundingSet, limitCapabilities, setIdentity } from "../ffi/credentials.ts";
 import { fchdir, openPlanned, sameFile } from "../ffi/files.ts";
 import { prepareForExec, setNoNewPrivs, setParentDeathSignal, setsid } from "../ffi/process.ts";
-import { close, prepareExecve, strerror } from "../ffi/libc.ts";
+import { close, prepareExecve, strerror, SyscallError } from "../ffi/libc.ts";
 import { joinLimitCgroups, prepareRlimits } from "./child_limits.ts";
 import { pathOf, programCandidates } from "../policy/path_search.ts";
+
+// errno values (include/uapi/asm-generic/errno-base.h).
+const EPERM = 1;
+const EAGAIN = 11;
 
 /** Exit code when the sandbox could not be applied; nothing ran. */
 export const EXIT_SANDBOX_FAILED = 125;
@@ -96,7 +100,18 @@ export function applyAndExec(plan: SandboxPlan, options: ChildOptions): number {
     if (plan.supervision) watchSupervisor(plan.supervision.parentPid);
     // With the command's identity: a folder it cannot enter is refused here, not later.
     if (plan.runAs) checkReachable(plan);
-    fchdir(cwdFd);
+    try {
+      fchdir(cwdFd);
+    } catch (error) {
+      // Search permission is what entering needs, and only this can tell: the folder was
+      // opened without it (O_PATH).
+      const who = plan.runAs ? plan.runAs.user : `uid ${Deno.uid()}`;
+      throw new Error(
+        `${who} cannot enter the working folder ${plan.cwd} (${
+          error instanceof SyscallError ? strerror(error.errno) : error
+        }): give it search permission, or choose another with --cwd`,
+      );
+    }
     // No-new-privs is required by the next two (without CAP_SYS_ADMIN); Landlock before seccomp
     // so that the filter cannot interfere with the ruleset's syscalls.
     if (plan.noNewPrivs) setNoNewPrivs();
@@ -132,7 +147,7 @@ export function applyAndExec(plan: SandboxPlan, options: ChildOptions): number {
   }
 
   options.reporter.execing();
-  return execProgram(plan.argv, plan.env, setLimits);
+  return execProgram(plan.argv, plan.env, setLimits, options.reporter.failed);
 }
 
 /**
@@ -148,6 +163,7 @@ function execProgram(
   argv: readonly string[],
   env: readonly string[],
   setLimits: () => void,
+  failed: (message: string) => void,
 ): number {
   const program = argv[0];
   let refused: { candidate: string; why: string } | undefined;
@@ -179,7 +195,20 @@ function execProgram(
     setLimits();
     const errno = direct();
     script?.();
-    return notRun(program, `cannot be run: ${strerror(errno)}`, EXIT_NOT_EXECUTABLE);
+    if (errno === EAGAIN) {
+      // The command's user has more tasks than RLIMIT_NPROC allows (the kernel marked us at
+      // setuid): a fact of the system at this moment, not of the program.
+      failed(
+        `${program} cannot be started: its user has more processes than RLIMIT_NPROC allows ` +
+          `(execve: ${strerror(errno)})`,
+      );
+      return EXIT_SANDBOX_FAILED;
+    }
+    const why = errno === EPERM
+      ? " (the kernel says so for a program marked with file capabilities that the sandbox " +
+        "took away)"
+      : "";
+    return notRun(program, `cannot be run: ${strerror(errno)}${why}`, EXIT_NOT_EXECUTABLE);
   }
   if (refused) return notRun(program, refused.why, EXIT_NOT_EXECUTABLE);
   if (program.includes("/")) return notRun(program, "No such file or directory", EXIT_NOT_FOUND);

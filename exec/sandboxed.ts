@@ -10,7 +10,7 @@ import { InvalidPermissionError, type SandboxPermission } from "../policy/permis
 import { PolicyError, SandboxPolicy } from "../policy/sandbox_policy.ts";
 import { type CommandSpec, planSandbox, type SandboxPlan } from "../policy/plan.ts";
 import type { LoadedFile } from "../policy/self_protection.ts";
-import { LAUNCHER_ENV, selfLoadedFiles } from "./self_files.ts";
+import { LAUNCHER_CWD_GONE_ENV, LAUNCHER_ENV, selfLoadedFiles } from "./self_files.ts";
 import { InvalidLimitError, type ResourceLimits, validateLimits } from "../policy/limits.ts";
 import { limitFacts } from "./limits.ts";
 import { probeKernel } from "./kernel.ts";
@@ -20,6 +20,7 @@ import type { NetworkDecision } from "./proxy.ts";
 import { looksSandboxDenied } from "./sandbox_denied.ts";
 import { buildEnvironment, validEnvEntry } from "../policy/environment.ts";
 import { resolveRunAsOnSystem } from "./run_as.ts";
+import { join } from "../policy/_path.ts";
 
 /** A policy, or the permissions to make one from (strings or JSON objects). */
 export type PolicyInput =
@@ -183,6 +184,19 @@ export function explainSandbox(params: SandboxParams, policy: PolicyInput): Sand
   if (params.runAs !== undefined && typeof params.runAs !== "string") {
     throw new SandboxError("invalid-command", "runAs must be a string: USER or USER:GROUP");
   }
+  for (const file of params.protect ?? []) {
+    const path = typeof file === "string" ? file : file?.path;
+    if (typeof path !== "string" || path === "" || path.includes("\0")) {
+      throw new SandboxError("invalid-command", `Invalid protect entry: ${JSON.stringify(file)}`);
+    }
+  }
+  if (params.cwd !== undefined && (typeof params.cwd !== "string" || params.cwd.includes("\0"))) {
+    throw new SandboxError("invalid-command", `Invalid cwd: ${JSON.stringify(params.cwd)}`);
+  }
+  // A relative one is resolved here, so that a deleted working folder of ours is named as such.
+  const cwd = params.cwd !== undefined && /^[/~]/.test(params.cwd)
+    ? params.cwd
+    : join(callerCwd(), params.cwd ?? ".");
   try {
     const given = policy instanceof SandboxPolicy ? policy : new SandboxPolicy(policy);
     const resolved =
@@ -199,7 +213,7 @@ export function explainSandbox(params: SandboxParams, policy: PolicyInput): Sand
       resolved,
       {
         argv: params.command,
-        cwd: params.cwd ?? Deno.cwd(),
+        cwd,
         ...commandEnvironment(params),
         runAs,
         terminal: params.terminal,
@@ -231,7 +245,32 @@ export function explainSandbox(params: SandboxParams, policy: PolicyInput): Sand
         : "invalid-policy";
       throw new SandboxError(kind, error.message, { cause: error });
     }
+    if (error instanceof Deno.errors.NotFound && callerCwdGone()) {
+      // A relative path of the policy, resolved against a folder that is gone.
+      throw new SandboxError("missing-path", CWD_GONE, { cause: error });
+    }
     throw error;
+  }
+}
+
+const CWD_GONE = "This process's working folder was deleted: pass an absolute cwd, and absolute " +
+  "paths in the policy";
+
+function callerCwdGone(): boolean {
+  try {
+    Deno.cwd();
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** This process's working folder; a `SandboxError` when it was deleted. */
+function callerCwd(): string {
+  try {
+    return Deno.cwd();
+  } catch (error) {
+    throw new SandboxError("missing-path", CWD_GONE, { cause: error });
   }
 }
 
@@ -247,16 +286,40 @@ function commandEnvironment(
       );
     }
   }
-  const caller = Deno.env.toObject();
-  // The launcher's note of where it is concerns this process, not the command.
-  delete caller[LAUNCHER_ENV];
-  const { env, dropped } = buildEnvironment(params.env ?? caller, {
+  const { env, dropped } = buildEnvironment(params.env ?? callerEnvironment(), {
     clear: params.clearEnv ?? false,
     // An environment given explicitly is the caller's choice: used as given.
     inherit: params.env !== undefined || (params.inheritEnv ?? false),
     entries: params.envEntries,
   });
   return { env, envDropped: dropped };
+}
+
+/**
+ * This process's environment as its own caller gave it: without the launcher's note of where it
+ * is, and without what Deno adds when `node` is not on `PATH` (a folder of Node.js shims put
+ * first on `PATH`, and `DENO_NODE_SHIM_ACTIVE`): `PATH` is then the one this process was started
+ * with (from `/proc/self/environ`, which `setenv` does not change), unset when it had none.
+ */
+function callerEnvironment(): Record<string, string> {
+  const env = Deno.env.toObject();
+  delete env[LAUNCHER_ENV];
+  delete env[LAUNCHER_CWD_GONE_ENV];
+  const [first, ...rest] = (env.PATH ?? "").split(":");
+  if (env.DENO_NODE_SHIM_ACTIVE !== "1" || !first.endsWith("/node_compat_bin")) return env;
+  let initial: string[] | undefined;
+  try {
+    initial = Deno.readTextFileSync("/proc/self/environ").split("\0");
+  } catch {
+    // No /proc: Deno put its folder before the PATH it was given.
+  }
+  const given = (name: string) =>
+    initial?.find((entry) => entry.startsWith(`${name}=`))?.slice(name.length + 1);
+  const path = initial ? given("PATH") : rest.join(":");
+  if (path === undefined) delete env.PATH;
+  else env.PATH = path;
+  if (given("DENO_NODE_SHIM_ACTIVE") === undefined) delete env.DENO_NODE_SHIM_ACTIVE;
+  return env;
 }
 
 /**
@@ -421,10 +484,16 @@ function checkMaxOutputBytes(params: ExecParams): void {
  *
  * @param plan The plan.
  * @param params The timeout, abort signal, stdin and output limit; the rest is in the plan.
+ * @param started Called with the running command, before its output is read (to pass it a
+ *   signal, say).
  * @returns How it ended, with its output.
  * @throws {SandboxError} When the command cannot be run in this sandbox (nothing ran).
  */
-export async function execPlan(plan: SandboxPlan, params: ExecParams): Promise<ExecResult> {
+export async function execPlan(
+  plan: SandboxPlan,
+  params: ExecParams,
+  started?: (child: SandboxedProcess) => void,
+): Promise<ExecResult> {
   checkMaxOutputBytes(params);
   const max = params.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   const child = spawnPlan(plan, {
@@ -433,6 +502,7 @@ export async function execPlan(plan: SandboxPlan, params: ExecParams): Promise<E
     stdin: params.stdin === undefined ? "null" : "piped",
     onNetworkRefused: params.onNetworkRefused,
   });
+  started?.(child);
   const feeding = child.stdin ? feed(child.stdin, params.stdin!) : Promise.resolve();
   const outputs = Promise.all([collect(child.stdout!, max), collect(child.stderr!, max)]);
   let ended: ExecStatus;

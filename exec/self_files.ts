@@ -12,6 +12,12 @@ import type { LoadedFile } from "../policy/self_protection.ts";
 /** Set by the installed `llmx-sandbox` launcher to its own path, so that it is protected too. */
 export const LAUNCHER_ENV = "LLMX_SANDBOX_LAUNCHER";
 
+/**
+ * Set to `1` by the launcher when the caller's working folder was deleted: Deno cannot start in
+ * one, so the launcher started it in `/`, and the CLI must not take that for the caller's.
+ */
+export const LAUNCHER_CWD_GONE_ENV = "LLMX_SANDBOX_CWD_GONE";
+
 let cached: LoadedFile[] | undefined;
 
 /**

@@ -10,7 +10,8 @@ import type { SandboxPlan } from "../policy/plan.ts";
 import { createKillCgroup, type KillCgroup } from "./cgroup.ts";
 import { SandboxError } from "./errors.ts";
 import { signalNumber } from "./signals.ts";
-import { CHANNEL, CHILD_FLAG, COMMAND_ENV_PREFIX } from "./supervised_child.ts";
+import { CHANNEL, CHILD_FLAG } from "./supervised_child.ts";
+import { join } from "../policy/_path.ts";
 import { ChildChannel } from "./channel.ts";
 import { type ListenSupervisor, superviseListen } from "./listen_supervisor.ts";
 import { takeDescriptor } from "../ffi/notify.ts";
@@ -152,27 +153,42 @@ export function childInvocation(
 }
 
 /**
- * The environment the Deno child starts with: fixed variables, and the command's environment
- * under inert numbered names (`LLMX_SANDBOX_ENV_0=KEY=VALUE`, see `COMMAND_ENV_PREFIX`). An
- * `LD_PRELOAD` or `DENO_*` meant for the command must never act on the still unrestricted
- * child; and the command's tokens stay out of the plan file, which other commands that may read
- * the temporary folder could read, while a process's environment is guarded like its memory.
- * @param commandEnv The command's environment as `KEY=VALUE` entries.
+ * The environment the Deno child starts with: fixed variables, and where this process's own
+ * modules are cached, as absolute paths (the child starts in `/`, so a relative `HOME` would
+ * mean another folder there). The command's environment is not in it: it travels in the sealed
+ * plan, so that an `LD_PRELOAD` or `DENO_*` meant for the command never acts on the still
+ * unrestricted child, and a variable as long as `execve` allows reaches the command whole.
  * @returns The child's environment.
  */
-export function childEnvironment(commandEnv: readonly string[] = []): Record<string, string> {
+export function childEnvironment(): Record<string, string> {
   const env: Record<string, string> = {
     PATH: "/usr/local/bin:/usr/bin:/bin",
     NO_COLOR: "1",
     DENO_NO_UPDATE_CHECK: "1",
   };
-  commandEnv.forEach((entry, i) => env[`${COMMAND_ENV_PREFIX}${i}`] = entry);
-  // This process's own (not the command's) cache locations, so the child finds its modules.
+  let cwd: string | undefined;
+  try {
+    cwd = Deno.cwd();
+  } catch {
+    // Deleted: a relative location cannot be resolved, so it is not passed on.
+  }
   for (const key of ["HOME", "DENO_DIR", "XDG_CACHE_HOME"]) {
     const value = Deno.env.get(key);
-    if (value) env[key] = value;
+    if (!value) continue;
+    const absolute = value.startsWith("/") ? value : cwd && join(cwd, value);
+    // Deno cannot start where HOME is a file (it reads $HOME/.npmrc); without it, it takes the
+    // home folder of the passwd entry.
+    if (absolute && (key !== "HOME" || isFolder(absolute))) env[key] = absolute;
   }
   return env;
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -220,14 +236,12 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
     }
     let supervised: SandboxPlan = {
       ...plan,
-      env: [],
       supervision: {
         parentPid: Deno.pid,
         cgroupProcs: cgroup?.procsPath,
         limitProcs: limits.procsPaths,
       },
     };
-    let commandEnv = plan.env;
     if (plan.proxy) {
       // The proxy listens before the child starts: its port goes into the Landlock rules (the
       // only port the command may connect to) and into the command's proxy variables.
@@ -246,7 +260,7 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
           netRules: withConnectRule(plan.landlock.netRules, proxy.port),
         },
       };
-      commandEnv = withProxyEnvironment(plan.env, proxy.port);
+      supervised = { ...supervised, env: withProxyEnvironment(plan.env, proxy.port) };
     }
     const planBytes = new TextEncoder().encode(JSON.stringify(supervised));
     const answers = plan.listen !== null;
@@ -273,7 +287,7 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
       args,
       cwd: "/",
       clearEnv: true,
-      env: childEnvironment(commandEnv),
+      env: childEnvironment(),
       stdin: options.stdin ?? "null",
       stdout: options.stdout ?? "piped",
       stderr: options.stderr ?? "piped",

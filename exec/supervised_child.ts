@@ -12,9 +12,6 @@ import { sha256Hex } from "./_sha256.ts";
 /** The argument that makes a compiled binary (or `main.ts`) act as the supervised child. */
 export const CHILD_FLAG = "--llmx-sandbox-internal-child";
 
-/** The names under which the command's environment reaches the child: `${prefix}0`, `1`, ... */
-export const COMMAND_ENV_PREFIX = "LLMX_SANDBOX_ENV_";
-
 /** What the child writes to the channel; the parent reads it after the child ends. */
 export const CHANNEL = {
   started: "started",
@@ -49,13 +46,6 @@ export function runSupervisedChild(args: readonly string[]): never {
       throw new Error("The plan is not the one the supervisor made (its digest differs)");
     }
     const plan = JSON.parse(new TextDecoder().decode(planBytes)) as SandboxPlan;
-    // The command's environment came in ours, not in the plan (see childEnvironment()).
-    plan.env = [];
-    for (let i = 0;; i++) {
-      const entry = Deno.env.get(`${COMMAND_ENV_PREFIX}${i}`);
-      if (entry === undefined) break;
-      plan.env.push(entry);
-    }
     const code = applyAndExec(plan, {
       newSession: true,
       reporter: {

@@ -12,6 +12,7 @@
  */
 
 import { addressOf, prctl, syscall, SyscallError } from "./libc.ts";
+import { getRlimit, RLIM_INFINITY, RLIMIT_NPROC, setRlimit } from "./rlimit.ts";
 
 // From include/uapi/linux/capability.h and prctl.h.
 const _LINUX_CAPABILITY_VERSION_3 = 0x20080522;
@@ -86,7 +87,22 @@ export function setIdentity(identity: Identity): void {
   syscall("setgroups", groups.length, addressOf(groups));
   keepAlive(groups);
   syscall("setgid", identity.gid);
-  syscall("setuid", identity.uid);
+  // A uid that already has more tasks than RLIMIT_NPROC allows would be marked at setuid, and
+  // the later execve refused (EAGAIN): the limit is lifted for the change (root may), then put
+  // back, as sudo does. The command then meets the limit at its first fork, as that user would.
+  // Without CAP_SYS_RESOURCE (a container's root) it stays, and so may the EAGAIN.
+  const nproc = getRlimit(RLIMIT_NPROC);
+  let lifted = true;
+  try {
+    setRlimit(RLIMIT_NPROC, RLIM_INFINITY, RLIM_INFINITY);
+  } catch {
+    lifted = false;
+  }
+  try {
+    syscall("setuid", identity.uid);
+  } finally {
+    if (lifted) setRlimit(RLIMIT_NPROC, nproc.soft, nproc.hard);
+  }
 
   const ids = (name: "getresuid" | "getresgid") => {
     const [real, effective, saved] = [new Uint32Array(1), new Uint32Array(1), new Uint32Array(1)];

@@ -329,7 +329,13 @@ export function planSandbox(
       `Running as ${command.runAs.spec} needs root (this process runs as uid ${kernel.uid})`,
     );
   }
-  const wantedCwd = expandPath(command.cwd, resolve("."), host, "Working folder");
+  // The caller's folder only for a relative one: it may be gone, and is not needed otherwise.
+  const wantedCwd = expandPath(
+    command.cwd,
+    /^[/~]/.test(command.cwd) ? "/" : resolve("."),
+    host,
+    "Working folder",
+  );
   const cwd = host.realPath(wantedCwd);
   const cwdInfo = cwd === undefined ? undefined : host.stat(cwd);
   if (cwd === undefined || cwdInfo?.isDirectory !== true) {

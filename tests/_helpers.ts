@@ -16,9 +16,7 @@ export const MAIN: string = (() => {
     Deno.realPathSync(CHECKOUT).startsWith(`${folder}/`)
   );
   if (!inShared) return `${CHECKOUT}/main.ts`;
-  const home = Deno.env.get("HOME");
-  const base = home && !home.startsWith("/tmp") ? `${home}/.cache` : "/var/lib";
-  const copy = `${base}/llmx-sandbox-tests-${Deno.uid()}/${Deno.pid}-${crypto.randomUUID()}`;
+  const copy = scratchOutsideShared();
   Deno.mkdirSync(copy, { recursive: true });
   for (const entry of ["main.ts", "mod.ts", "deno.json", "cli", "exec", "ffi", "policy"]) {
     copyTree(`${CHECKOUT}/${entry}`, `${copy}/${entry}`);
@@ -32,6 +30,44 @@ export const MAIN: string = (() => {
   });
   return `${copy}/main.ts`;
 })();
+
+/**
+ * The installed command, as npm lays it out: `bin/llmx-sandbox` (the launcher, copied) beside
+ * the CLI's files, and this Deno where the package's dependency would put it (a link). Made on
+ * first use, beside MAIN's folder, removed when this process ends.
+ * @returns The launcher's path.
+ */
+export function launcher(): string {
+  if (launcherPath) return launcherPath;
+  const root = scratchOutsideShared();
+  const arch = Deno.build.arch === "aarch64" ? "arm64" : "x64";
+  Deno.mkdirSync(`${root}/bin`, { recursive: true });
+  Deno.mkdirSync(`${root}/node_modules/@deno/linux-${arch}-glibc`, { recursive: true });
+  Deno.copyFileSync(`${CHECKOUT}/bin/llmx-sandbox`, `${root}/bin/llmx-sandbox`);
+  Deno.chmodSync(`${root}/bin/llmx-sandbox`, 0o755);
+  Deno.symlinkSync(Deno.execPath(), `${root}/node_modules/@deno/linux-${arch}-glibc/deno`);
+  const main = MAIN.slice(0, MAIN.lastIndexOf("/"));
+  for (const entry of ["main.ts", "mod.ts", "deno.json", "cli", "exec", "ffi", "policy"]) {
+    Deno.symlinkSync(`${main}/${entry}`, `${root}/${entry}`);
+  }
+  globalThis.addEventListener("unload", () => {
+    try {
+      Deno.removeSync(root, { recursive: true });
+    } catch {
+      // Gone already.
+    }
+  });
+  launcherPath = `${root}/bin/llmx-sandbox`;
+  return launcherPath;
+}
+let launcherPath: string | undefined;
+
+/** A new folder's path (not made) outside the shared temporary folders, for this process. */
+function scratchOutsideShared(): string {
+  const home = Deno.env.get("HOME");
+  const base = home && !home.startsWith("/tmp") ? `${home}/.cache` : "/var/lib";
+  return `${base}/llmx-sandbox-tests-${Deno.uid()}/${Deno.pid}-${crypto.randomUUID()}`;
+}
 
 function copyTree(from: string, to: string): void {
   if (Deno.statSync(from).isDirectory) {
@@ -87,12 +123,13 @@ export const MODES: readonly { name: string; flags: readonly string[] }[] = [
 export async function run(
   program: string,
   args: readonly string[],
-  options: { cwd?: string; env?: Record<string, string>; stdin?: string } = {},
+  options: { cwd?: string; env?: Record<string, string>; clearEnv?: boolean; stdin?: string } = {},
 ): Promise<Output> {
   const child = new Deno.Command(program, {
     args: [...args],
     cwd: options.cwd,
     env: options.env,
+    clearEnv: options.clearEnv,
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",

@@ -101,9 +101,15 @@ Deno.test({
         }),
       );
       Deno.mkdirSync(`${home}/.npm`);
-      const env = { PATH: `${prefix}/bin:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`, HOME: home };
+      // A user's shell: none of the npm_config_* variables that `npx deno task test` would pass.
+      const env = {
+        PATH: `${prefix}/bin:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
+        HOME: home,
+        USER: Deno.env.get("USER") ?? "user",
+        LANG: "C.UTF-8",
+      };
       const shell = (command: string): Promise<Output> =>
-        run("sh", ["-c", command], { cwd: project, env });
+        run("sh", ["-c", command], { cwd: project, env, clearEnv: true });
       const needs = async (command: string) => {
         if (/\bmake\b/.test(command) && (!which("make") || !which("cc"))) {
           return "make or cc not installed";

@@ -96,7 +96,8 @@ threatTest("self-rewrite", undefined, async (t) => {
       ["a folder above Deno's cache", ["-s", `disk-write-folder=${base}`], cache, "DENO_DIR"],
       [
         "this tool's source folder (the cwd)",
-        ["--cwd", Deno.realPathSync(new URL("../..", import.meta.url)), "-s", "disk-write-cwd"],
+        // The folder the CLI runs from (a copy outside a shared temporary folder, see MAIN).
+        ["--cwd", Deno.realPathSync(MAIN.replace(/\/[^/]+$/, "")), "-s", "disk-write-cwd"],
         "",
         "source folder of llmx-sandbox",
       ],
