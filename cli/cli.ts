@@ -14,6 +14,7 @@ import { createKillCgroup } from "../exec/cgroup.ts";
 import { createLimitCgroups, joinLimitCgroups, sweepStaleCgroups } from "../exec/limits.ts";
 import { SandboxError } from "../exec/errors.ts";
 import { LAUNCHER_CWD_GONE_ENV } from "../exec/self_files.ts";
+import { saveTerminal } from "../ffi/terminal.ts";
 import { checkRunnable, execPlan, explainSandbox, type SandboxParams } from "../exec/sandboxed.ts";
 import { probeSystem } from "../exec/probe.ts";
 import { formatProbeReport } from "../policy/probe_report.ts";
@@ -364,6 +365,8 @@ async function runSupervised(
   timeoutMs: number | undefined,
   quiet: boolean,
 ): Promise<number> {
+  // Its stdin is ours: a terminal it leaves without echo, or raw, is put back as it was.
+  const restoreTerminal = saveTerminal(0);
   // stderr passes through us, so that a hint can follow the command's own last words.
   const child = spawnPlan(plan, {
     timeoutMs,
@@ -399,6 +402,7 @@ async function runSupervised(
   } finally {
     await copying.catch(() => {});
     stopForwarding();
+    restoreTerminal?.();
   }
 }
 

@@ -208,8 +208,14 @@ function relativeTo(folder: string, permission: SandboxPermission): SandboxPermi
  * @returns The path, or `undefined` without `$XDG_CONFIG_HOME` or `$HOME`.
  */
 export function defaultConfigPath(env: Readonly<Record<string, string>>): string | undefined {
-  if (env.XDG_CONFIG_HOME) return join(env.XDG_CONFIG_HOME, "llmx-sandbox", "config.json");
-  if (env.HOME) return join(env.HOME, ".config", "llmx-sandbox", "config.json");
+  // A relative one is ignored, as the XDG specification says: it would name a file in whatever
+  // folder the CLI is started in, which a command may have written.
+  if (env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME)) {
+    return join(env.XDG_CONFIG_HOME, "llmx-sandbox", "config.json");
+  }
+  if (env.HOME && isAbsolute(env.HOME)) {
+    return join(env.HOME, ".config", "llmx-sandbox", "config.json");
+  }
   return undefined;
 }
 

@@ -30,8 +30,35 @@ const NETWORK =
 const SOCKET_DENIED =
   /socket.*(Operation not permitted|EPERM|Permission denied)|(connect|bind).*(Operation not permitted|Permission denied)/i;
 
-/** Never offered as a writable folder: the whole machine, the kernel's views, shared devices. */
-const NEVER = ["/", "/proc", "/sys", "/dev", "/run", "/etc", "/usr", "/boot", "/root", "/home"];
+/**
+ * Never offered as writable, nor anything beneath: the system, whose files other programs run
+ * or read as configuration (`/etc/cron.d`, `/usr/bin`, `/opt`), the kernel's views and devices,
+ * and the homes (the caller's own is checked apart). A path the command printed must not lead a
+ * reader to let it write where the next program run as the caller, or as root, picks it up.
+ */
+const NEVER_BENEATH = [
+  "/etc",
+  "/usr",
+  "/bin",
+  "/sbin",
+  "/lib",
+  "/lib32",
+  "/lib64",
+  "/libx32",
+  "/boot",
+  "/opt",
+  "/var",
+  "/run",
+  "/proc",
+  "/sys",
+  "/dev",
+  "/home",
+  "/root",
+  "/snap",
+  "/nix",
+];
+/** Exceptions inside those: scratch space. */
+const OFFERED_BENEATH = ["/var/tmp", "/dev/shm"];
 
 /**
  * The hint for a failed command, or `undefined` when there is nothing right to say.
@@ -146,7 +173,20 @@ function writePermission(folder: string, plan: HintPlan, home?: string): string 
 
 /** Whether granting writes beneath `folder` would be accepted and keep what must stay closed. */
 function writable(folder: string, plan: HintPlan, home?: string): boolean {
-  if (NEVER.includes(folder)) return false;
+  if (folder === "/") return false;
+  const tmpdir = envValue(plan, "TMPDIR");
+  const offered = [
+    plan.cwd,
+    ...OFFERED_BENEATH,
+    ...(home && isAbsolute(home) ? [resolve(home)] : []),
+    ...(tmpdir && isAbsolute(tmpdir) ? [resolve(tmpdir)] : []),
+  ].filter((base) => base !== "/");
+  if (
+    NEVER_BENEATH.some((system) => isWithin(folder, system)) &&
+    !offered.some((base) => isWithin(folder, base))
+  ) {
+    return false;
+  }
   if (home && isWithin(home, folder)) return false;
   if (plan.hidden.some((place) => isWithin(place, folder) || isWithin(folder, place))) {
     return false;

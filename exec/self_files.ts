@@ -68,14 +68,41 @@ export function selfLoadedFiles(): LoadedFile[] {
     }
   }
   const launcher = Deno.env.get(LAUNCHER_ENV);
-  if (launcher?.startsWith("/")) {
+  // The installed command the caller's PATH finds, also when this run is not it (a clone).
+  const installed = onPath("llmx-sandbox");
+  for (const path of new Set([launcher, installed])) {
+    if (!path?.startsWith("/")) continue;
     files.push({
-      path: launcher,
+      path,
       what: "the llmx-sandbox command",
       fix: "install it outside the folders the command may write",
     });
   }
+  if (launcher?.startsWith("/")) {
+    // The launcher is a shell script: its shell, and the one program it runs (by full path).
+    for (const path of ["/bin/sh", "/usr/bin/readlink", "/bin/readlink"]) {
+      files.push({
+        path,
+        what: "a program the llmx-sandbox command runs",
+        fix: "keep system folders out of the writable roots",
+      });
+    }
+  }
   return cached = files;
+}
+
+/** The first executable file named `name` in this process's `PATH`'s absolute folders. */
+function onPath(name: string): string | undefined {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    if (!dir.startsWith("/")) continue;
+    try {
+      const info = Deno.statSync(`${dir}/${name}`);
+      if (info.isFile && (info.mode ?? 0) & 0o111) return `${dir}/${name}`;
+    } catch {
+      // Not here.
+    }
+  }
+  return undefined;
 }
 
 /** Every file mapped into this process (the executable, libc, the dynamic loader, ...). */

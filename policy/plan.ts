@@ -322,6 +322,15 @@ export function planSandbox(
   loaded: readonly LoadedFile[] = [],
 ): SandboxPlan {
   validateCommand(command);
+  if (command.runAs?.uid === 0) {
+    // What --run-as is for (root's files out of reach, full write without core_pattern) needs
+    // another uid than root's.
+    throw new PolicyError(
+      "invalid-run-as",
+      command.runAs.spec,
+      `--run-as ${command.runAs.spec} is uid 0: the command would still be root; name another user`,
+    );
+  }
   if (command.runAs && kernel.uid !== 0) {
     throw new PolicyError(
       "invalid-run-as",
@@ -539,6 +548,34 @@ function homeOf(host: PlanHost): string | undefined {
 }
 
 /**
+ * Folders that system accounts have for a home and that are no one's private files: the system
+ * itself, and shared places (`/var`, `/home`, `/tmp`...).
+ */
+function isSystemFolder(path: string): boolean {
+  const exact = ["/", "/home", "/var", "/var/lib", "/srv", "/opt", "/tmp", "/var/tmp", "/mnt"];
+  const beneath = [
+    "/bin",
+    "/sbin",
+    "/usr",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/etc",
+    "/dev",
+    "/proc",
+    "/sys",
+    "/run",
+    "/var/run",
+    "/boot",
+    "/nonexistent",
+    "/var/cache",
+    "/var/empty",
+  ];
+  return exact.includes(path) || beneath.some((folder) => isWithin(path, folder));
+}
+
+/**
  * The home folders whose credential locations are hidden (the caller's by `$HOME` and by its
  * account, the command's with `--run-as`, `/root`), and, for a command run by root, the other
  * users' home folders hidden as a whole; one of those that holds the working folder or a writable
@@ -559,10 +596,20 @@ function homeFolders(
       .flatMap((account) => real(account.home) ?? []),
     ...(real("/root") ? ["/root"] : []),
   ]).filter((path) => path !== "/");
+  // Every account's but root's whose home is not a system folder (a service's data in
+  // /var/lib counts), and every folder in /home, which also holds the homes of accounts that
+  // /etc/passwd does not list (LDAP, SSSD).
   const others = uid !== 0 ? [] : unique(
-    accounts.filter((account) => account.uid >= 1000 && account.uid !== 65534)
-      .flatMap((account) => real(account.home) ?? []),
-  ).filter((path) => path !== "/" && !own.some((mine) => isWithin(mine, path)));
+    [
+      ...accounts.filter((account) => account.uid !== 0 && !isSystemFolder(account.home))
+        .map((account) => account.home),
+      ...(host.readDir("/home") ?? []).map((name) => `/home/${name}`)
+        .filter((path) => host.stat(path)?.isDirectory),
+    ].flatMap((path) => real(path) ?? []),
+  ).filter((path) =>
+    !isSystemFolder(path) &&
+    !own.some((mine) => isWithin(mine, path) || isWithin(path, mine))
+  );
   const inUse = (path: string) => used.some((place) => isWithin(place, path));
   return {
     credentials: unique([...own, ...others.filter(inUse)]),

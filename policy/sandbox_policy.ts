@@ -32,6 +32,8 @@ export interface PathHost {
   realPath(path: string): string | undefined;
   /** The user's home folder (`$HOME`), for `~` in folders; none when absent. */
   home?(): string | undefined;
+  /** The target of a symlink as written, or `undefined` when the path is not one. */
+  readLink?(path: string): string | undefined;
 }
 
 /** Why a policy or a command cannot be planned. */
@@ -43,6 +45,7 @@ export type PolicyErrorKind =
   | "invalid-command"
   | "invalid-run-as"
   | "root-full-write"
+  | "kernel-interface"
   | "self-protection";
 
 /**
@@ -88,6 +91,13 @@ export const systemPathHost: PathHost = {
     } catch (error) {
       if (error instanceof Deno.errors.PermissionDenied) return undefined;
       throw error;
+    }
+  },
+  readLink: (path: string) => {
+    try {
+      return Deno.readLinkSync(path);
+    } catch {
+      return undefined;
     }
   },
 };
@@ -435,9 +445,29 @@ function resolveFolders(
         `${what} ${path} resolves to /; ask for disk-full-write-access instead`,
       );
     }
+    if (writable && isKernelInterface(real)) {
+      throw new PolicyError(
+        "kernel-interface",
+        path,
+        `${what} ${path}${real === path ? "" : ` (${real})`} is in /proc, /sys or /dev: ` +
+          "kernel settings and devices (other terminals, disks), not files to write; only " +
+          "/dev/shm and /dev/mqueue may be granted there",
+      );
+    }
     if (!roots.includes(real)) roots.push(real);
   }
   return roots;
+}
+
+/**
+ * Whether writing beneath a canonical path would write the kernel's settings or devices:
+ * `/proc` (`/proc/sys/kernel/core_pattern` runs a helper as root), `/sys`, and `/dev` but its
+ * shared-memory folders (tmpfs, where programs keep POSIX shared memory and queues).
+ */
+export function isKernelInterface(path: string): boolean {
+  const within = (folder: string) => path === folder || path.startsWith(`${folder}/`);
+  if (within("/dev/shm") || within("/dev/mqueue")) return false;
+  return within("/proc") || within("/sys") || within("/dev");
 }
 
 function objectForm(permission: SandboxPermission): Record<string, unknown> {

@@ -27,6 +27,7 @@ export const HOME_SECRETS: readonly SecretLocation[] = [
   { path: ".docker/config.json", why: "registry passwords and tokens" },
   { path: ".netrc", why: "passwords for FTP, HTTP (curl, git) and more" },
   { path: ".git-credentials", why: "git's stored HTTPS passwords and tokens" },
+  { path: ".config/git/credentials", why: "git's stored passwords, at its XDG location" },
   { path: ".config/gh", why: "the GitHub CLI's token" },
   { path: ".npmrc", why: "npm registry tokens" },
   { path: ".pypirc", why: "PyPI upload tokens" },
@@ -34,12 +35,22 @@ export const HOME_SECRETS: readonly SecretLocation[] = [
   { path: ".cargo/credentials.toml", why: "crates.io tokens" },
   { path: ".password-store", why: "pass, the password manager" },
   { path: ".local/share/keyrings", why: "GNOME keyrings (saved passwords)" },
+  { path: ".pgpass", why: "PostgreSQL passwords" },
+  { path: ".my.cnf", why: "MySQL passwords" },
+  { path: ".config/containers/auth.json", why: "Podman and Buildah registry passwords" },
+  { path: ".vault-token", why: "HashiCorp Vault's token" },
+  { path: ".terraform.d/credentials.tfrc.json", why: "Terraform Cloud tokens" },
 ];
 
 /** System files that hold secrets, hidden when they exist. */
 export const SYSTEM_SECRETS: readonly SecretLocation[] = [
   { path: "/etc/shadow", why: "password hashes" },
   { path: "/etc/gshadow", why: "group password hashes" },
+  { path: "/etc/shadow-", why: "password hashes: the shadow tools' backup" },
+  { path: "/etc/gshadow-", why: "group password hashes: the shadow tools' backup" },
+  { path: "/etc/security/opasswd", why: "old password hashes (pam_pwhistory)" },
+  { path: "/var/backups/shadow.*", why: "password hashes: the daily backup" },
+  { path: "/var/backups/gshadow.*", why: "group password hashes: the daily backup" },
   { path: "/etc/ssh/ssh_host_*_key", why: "the SSH server's private host keys" },
   { path: "/etc/ssl/private", why: "TLS private keys" },
 ];

@@ -31,6 +31,8 @@ function capitalised(text: string): string {
 export interface ProtectionHost {
   /** The canonical path, or `undefined` when nothing is there. */
   realPath(path: string): string | undefined;
+  /** The target of a symlink as written, or `undefined` when the path is not one. */
+  readLink?(path: string): string | undefined;
 }
 
 /** A protected place, as `--explain` lists it. */
@@ -45,25 +47,42 @@ export interface ProtectedPlace {
  * Every place that decides which file a path reads: each component of the path as given, at its
  * real location (its folder resolved, the entry itself not, since a symlink there can be
  * swapped), and the file itself when it exists. A part that does not exist yet counts where it
- * would be created.
+ * would be created; a symlink whose target does not exist yet, where its target would be (and
+ * everything on the way there).
  * @param path An absolute path.
  * @param host The filesystem.
  * @returns Canonical locations, the file's own last.
  */
 export function locationsOf(path: string, host: ProtectionHost): string[] {
+  return [...new Set(walk(path, host, 0))];
+}
+
+/** The kernel's own bound on symlinks followed in one lookup (MAXSYMLINKS). */
+const MAX_LINKS = 40;
+
+function walk(path: string, host: ProtectionHost, links: number): string[] {
   const locations: string[] = [];
   let folder = "/";
-  for (const part of path.split("/").filter((part) => part !== "" && part !== ".")) {
+  const parts = path.split("/").filter((part) => part !== "" && part !== ".");
+  for (const [i, part] of parts.entries()) {
     if (part === "..") {
       folder = dirname(folder);
       continue;
     }
     const entry = folder === "/" ? `/${part}` : `${folder}/${part}`;
     locations.push(entry);
-    folder = host.realPath(entry) ?? entry;
+    const real = host.realPath(entry);
+    const target = real === undefined ? host.readLink?.(entry) : undefined;
+    if (target !== undefined && links < MAX_LINKS) {
+      // A dangling symlink: what comes after it will be created where it points.
+      const rest = parts.slice(i + 1).join("/");
+      const pointed = target.startsWith("/") ? target : `${folder}/${target}`;
+      return [...locations, ...walk(rest ? `${pointed}/${rest}` : pointed, host, links + 1)];
+    }
+    folder = real ?? entry;
   }
   if (!locations.includes(folder)) locations.push(folder);
-  return [...new Set(locations)];
+  return locations;
 }
 
 /**

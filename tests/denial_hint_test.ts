@@ -65,6 +65,15 @@ Deno.test("denialHint() never suggests /, a home folder, credentials or this too
     ["the home folder", "sh: 1: cannot create /home/me/.bashrc: Permission denied"],
     ["Deno's cache", "sh: 1: cannot create /home/me/.cache/deno/gen/x.js: Permission denied"],
     ["a folder above the home", "mkdir: cannot create directory ‘/home/x’: Permission denied"],
+    ["another user's home", "sh: 1: cannot create /home/you/.profile: Permission denied"],
+    ["/proc/sys/kernel", "sh: 1: cannot create /proc/sys/kernel/core_pattern: Permission denied"],
+    ["another terminal", "sh: 1: cannot create /dev/pts/3: Permission denied"],
+    ["cron", "sh: 1: cannot create /etc/cron.d/job: Permission denied"],
+    ["sudoers", "sh: 1: cannot create /etc/sudoers.d/x: Permission denied"],
+    ["a program folder", "cp: cannot create regular file '/usr/local/bin/x': Permission denied"],
+    ["root's crontab", "sh: 1: cannot create /var/spool/cron/crontabs/root: Permission denied"],
+    ["systemd", "sh: 1: cannot create /etc/systemd/system/x.service: Permission denied"],
+    ["/opt", "sh: 1: cannot create /opt/tool/bin/x: Permission denied"],
   ];
   for (const [name, stderr] of cases) {
     await t.step(name, () => {

@@ -94,6 +94,7 @@ const ENTRIES: readonly { entry: string; file: string }[] = [
   { entry: ".docker/config.json", file: ".docker/config.json" },
   { entry: ".netrc", file: ".netrc" },
   { entry: ".git-credentials", file: ".git-credentials" },
+  { entry: ".config/git/credentials", file: ".config/git/credentials" },
   { entry: ".config/gh", file: ".config/gh/hosts.yml" },
   { entry: ".npmrc", file: ".npmrc" },
   { entry: ".pypirc", file: ".pypirc" },
@@ -101,6 +102,11 @@ const ENTRIES: readonly { entry: string; file: string }[] = [
   { entry: ".cargo/credentials.toml", file: ".cargo/credentials.toml" },
   { entry: ".password-store", file: ".password-store/email/work.gpg" },
   { entry: ".local/share/keyrings", file: ".local/share/keyrings/login.keyring" },
+  { entry: ".pgpass", file: ".pgpass" },
+  { entry: ".my.cnf", file: ".my.cnf" },
+  { entry: ".config/containers/auth.json", file: ".config/containers/auth.json" },
+  { entry: ".vault-token", file: ".vault-token" },
+  { entry: ".terraform.d/credentials.tfrc.json", file: ".terraform.d/credentials.tfrc.json" },
 ];
 
 /**

@@ -188,6 +188,25 @@ export const THREATS: readonly Threat[] = [
     test: "/dev/tty: a supervised command has no controlling terminal",
   },
   {
+    id: "writable-pts",
+    family: "terminal",
+    threat: "grant `/dev/pts` (or `/dev`) writable, then read and type into another session's " +
+      "terminal",
+    stoppedBy: "the planner: a writable root in `/dev` (but `/dev/shm`, `/dev/mqueue`) is " +
+      "refused (exit 2)",
+    kernel: "any",
+    test: "/dev/pts as a writable root is refused",
+  },
+  {
+    id: "terminal-settings",
+    family: "terminal",
+    threat: "from a supervised command, leave the caller's terminal without echo, so that the " +
+      "next password typed shows",
+    stoppedBy: "the supervisor: the terminal's settings are put back when the command ends",
+    kernel: "any",
+    test: "terminal settings a supervised command changed are put back",
+  },
+  {
     id: "write-outside",
     family: "files",
     threat: "create a file outside the writable roots",
@@ -287,6 +306,22 @@ export const THREATS: readonly Threat[] = [
       "home or a shared folder",
     kernel: LANDLOCK_1,
     test: "restricted reads: a program named through /proc/self/root or a link to / widens nothing",
+  },
+  {
+    id: "other-homes",
+    family: "reads",
+    threat: "as root, read a home folder that `/etc/passwd` does not list (LDAP, SSSD)",
+    stoppedBy: "Landlock: `open` EACCES (every folder in `/home` is hidden but the caller's own)",
+    kernel: "Landlock ABI 2 (5.19)",
+    test: "as root, a home folder /etc/passwd does not list is unreadable",
+  },
+  {
+    id: "shadow-backups",
+    family: "reads",
+    threat: "as root, read the password hashes in the shadow tools' backups (`/etc/shadow-`)",
+    stoppedBy: "Landlock: `open` EACCES (hidden with `/etc/shadow`)",
+    kernel: "Landlock ABI 2 (5.19)",
+    test: "as root, /etc/shadow- is unreadable",
   },
   {
     id: "ptrace",
@@ -441,6 +476,23 @@ export const THREATS: readonly Threat[] = [
     test: "full write as root without the network is refused",
   },
   {
+    id: "run-as-root",
+    family: "privileges",
+    threat: "as root, `--run-as root` (or `0`) to pass the rule above and write `core_pattern`",
+    stoppedBy: "the planner: `--run-as` must name another uid than 0 (exit 2)",
+    kernel: "any",
+    test: "--run-as root is refused",
+  },
+  {
+    id: "kernel-interface",
+    family: "privileges",
+    threat: "grant a writable folder in `/proc` or `/sys` (as root, `/proc/sys/kernel/` holds " +
+      "`core_pattern`)",
+    stoppedBy: "the planner: a writable root in `/proc` or `/sys` is refused (exit 2)",
+    kernel: "any",
+    test: "writable roots in /proc and /sys are refused",
+  },
+  {
     id: "clone3-cgroup",
     family: "supervisor",
     threat: "start a child in another cgroup (`clone3` with CLONE_INTO_CGROUP), out of the " +
@@ -467,5 +519,23 @@ export const THREATS: readonly Threat[] = [
     stoppedBy: "the planner: a policy that can write one of them is refused (exit 2)",
     kernel: "any",
     test: "self-protection: a policy that could write the next run's code is refused",
+  },
+  {
+    id: "launcher-path",
+    family: "supervisor",
+    threat: "plant a program that the installed command runs before its sandbox, in a folder " +
+      "first on `PATH` (npm puts `./node_modules/.bin` there)",
+    stoppedBy: "the launcher: it runs nothing found through `PATH`",
+    kernel: "any",
+    test: "the launcher runs nothing from PATH before the sandbox",
+  },
+  {
+    id: "config-dangling-link",
+    family: "supervisor",
+    threat: "create the default config file through a symlink on the way to it whose target " +
+      "does not exist yet",
+    stoppedBy: "the planner: where a dangling symlink leads counts as on the way (exit 2)",
+    kernel: "any",
+    test: "a dangling symlink to the config file's place is protected too",
   },
 ];

@@ -324,3 +324,57 @@ threatTest("root-full-write", NOT_ROOT, async (t) => {
     assert.match(out.stderr, /core_pattern.*--run-as USER/);
   });
 });
+
+threatTest("run-as-root", NOT_ROOT, async (t) => {
+  await t.step("positive control: --run-as another user runs full write", async () => {
+    const out = await runCli([
+      "-q",
+      "-s",
+      "disk-full-write-access",
+      "--run-as",
+      "nobody",
+      "--cwd",
+      "/",
+      "--",
+      "true",
+    ]);
+    assert.equal(out.code, 0, out.stderr);
+  });
+  for (const who of ["root", "0", "root:root"]) {
+    await t.step(`--run-as ${who}: refused (exit 2)`, async () => {
+      const out = await runCli(["-s", "disk-full-write-access", "--run-as", who, "--", "true"]);
+      assert.equal(out.code, 2, out.stderr);
+      assert.match(out.stderr, /is uid 0: the command would still be root/);
+      assert.equal(out.stderr.trim().split("\n").length, 1, out.stderr);
+    });
+  }
+});
+
+threatTest("kernel-interface", undefined, async (t) => {
+  const command = { argv: ["true"], cwd: "/", env: { PATH: "/usr/bin:/bin" } };
+  const plan = (folder: string) =>
+    planSandbox(
+      new SandboxPolicy(["disk-full-read-access", `disk-write-folder=${folder}`]),
+      command,
+      probeKernel(),
+    );
+  await t.step("positive control: a folder of the test's own is granted", () => {
+    const dir = tempDir();
+    try {
+      assert.ok(plan(dir).writableRoots.includes(dir));
+    } finally {
+      Deno.removeSync(dir);
+    }
+  });
+  for (const folder of ["/proc/sys/kernel", "/proc/self", "/sys", "/sys/fs/cgroup"]) {
+    await t.step(`${folder}: refused (exit 2)`, async () => {
+      assert.throws(
+        () => plan(folder),
+        (error: unknown) => error instanceof PolicyError && error.kind === "kernel-interface",
+      );
+      const out = await runCli(["-s", `disk-write-folder=${folder}`, "--", "true"]);
+      assert.equal(out.code, 2, out.stderr);
+      assert.match(out.stderr, /is in \/proc, \/sys or \/dev/);
+    });
+  }
+});

@@ -5,7 +5,15 @@
 import assert from "node:assert/strict";
 import { exists, MODES, run, runCli, tempDir } from "../_helpers.ts";
 import { SandboxPolicy } from "../../policy/sandbox_policy.ts";
-import { assertLayers, firstReason, landlockBelow, NO_GCC, probe, threatTest } from "./_redteam.ts";
+import {
+  assertLayers,
+  firstReason,
+  landlockBelow,
+  NO_GCC,
+  NOT_ROOT,
+  probe,
+  threatTest,
+} from "./_redteam.ts";
 
 const SECRET = `llmx-secret-${crypto.randomUUID()}`;
 
@@ -127,3 +135,62 @@ threatTest("program-prefix", NO_GCC, async (t) => {
     Deno.removeSync(cwd, { recursive: true });
   }
 });
+
+threatTest("other-homes", firstReason(NOT_ROOT, landlockBelow(2)), async (t) => {
+  // A home /etc/passwd does not list, as an LDAP user's is: a folder of this test's in /home,
+  // with a file anyone may read (capabilities are dropped: only its mode lets root in).
+  const home = `/home/llmx-redteam-${crypto.randomUUID()}`;
+  Deno.mkdirSync(`${home}/.config`, { recursive: true });
+  const notes = `${home}/.config/notes.txt`;
+  Deno.writeTextFileSync(notes, `${SECRET}\n`);
+  Deno.chmodSync(notes, 0o644);
+  try {
+    await t.step("positive control: root reads it without the sandbox", async () => {
+      const out = await run("cat", [notes]);
+      assert.equal(out.stdout, `${SECRET}\n`);
+    });
+    for (const mode of MODES) {
+      await t.step(`${mode.name}: unreadable`, async () => {
+        const out = await runCli(["-q", ...mode.flags, "--cwd", "/", "--", "cat", notes]);
+        assert.notEqual(out.code, 0);
+        assert.match(out.stderr, /Permission denied/);
+        assert.doesNotMatch(out.stdout, new RegExp(SECRET));
+      });
+    }
+  } finally {
+    Deno.removeSync(home, { recursive: true });
+  }
+});
+
+const NO_SHADOW_BACKUP = exists("/etc/shadow-") ? undefined : "no /etc/shadow- here";
+
+threatTest(
+  "shadow-backups",
+  firstReason(NOT_ROOT, NO_SHADOW_BACKUP, landlockBelow(2)),
+  async (t) => {
+    // Read, never written: what matters is that its first line reaches nobody.
+    await t.step("positive control: root reads it without the sandbox", async () => {
+      const out = await run("head", ["-c", "1", "/etc/shadow-"]);
+      assert.equal(out.code, 0, out.stderr);
+      assert.equal(out.stdout.length, 1);
+    });
+    for (const mode of MODES) {
+      await t.step(`${mode.name}: unreadable`, async () => {
+        const out = await runCli([
+          "-q",
+          ...mode.flags,
+          "--cwd",
+          "/",
+          "--",
+          "head",
+          "-c",
+          "1",
+          "/etc/shadow-",
+        ]);
+        assert.notEqual(out.code, 0);
+        assert.match(out.stderr, /Permission denied/);
+        assert.equal(out.stdout, "");
+      });
+    }
+  },
+);

@@ -3,7 +3,7 @@
 // processes, files and caches this test made are touched.
 
 import assert from "node:assert/strict";
-import { exists, MAIN, type Output, run, tempDir } from "../_helpers.ts";
+import { exists, launcher, MAIN, type Output, run, tempDir, which } from "../_helpers.ts";
 import { SandboxPolicy } from "../../policy/sandbox_policy.ts";
 import { ownCgroupDir } from "../../exec/cgroup.ts";
 import { assertLayers, firstReason, NO_GCC, NOT_ROOT, threatTest } from "./_redteam.ts";
@@ -118,6 +118,76 @@ threatTest("self-rewrite", undefined, async (t) => {
         assert.ok(!exists(`${target}/marker`), "nothing ran");
       });
     }
+  } finally {
+    Deno.removeSync(base, { recursive: true });
+  }
+});
+
+threatTest("launcher-path", which("readlink") ? undefined : "readlink not installed", async (t) => {
+  // A folder first on PATH that a sandboxed command could have written (npm's
+  // ./node_modules/.bin), holding a readlink that leaves a marker.
+  const dir = tempDir();
+  try {
+    const bin = `${dir}/bin`;
+    const marker = `${dir}/planted-ran`;
+    Deno.mkdirSync(bin);
+    Deno.writeTextFileSync(
+      `${bin}/readlink`,
+      `#!/bin/sh\necho ran >> ${marker}\nexec /usr/bin/env -u PATH readlink "$@"\n`,
+    );
+    Deno.chmodSync(`${bin}/readlink`, 0o755);
+    const env = { PATH: `${bin}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}` };
+    await t.step("positive control: readlink by name runs the planted one", async () => {
+      const out = await run("sh", ["-c", "readlink -f /"], { env });
+      assert.equal(out.stdout, "/\n", out.stderr);
+      assert.ok(exists(marker), "the planted readlink ran");
+      Deno.removeSync(marker);
+    });
+    await t.step("the launcher runs without it", async () => {
+      const out = await run(launcher(), ["-q", "--cwd", dir, "--", "true"], { env });
+      assert.equal(out.code, 0, out.stderr);
+      assert.ok(!exists(marker), "the planted readlink did not run");
+    });
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+threatTest("config-dangling-link", undefined, async (t) => {
+  // A home whose config folder is a symlink into the work folder, to a place that does not
+  // exist yet: a command that may write the work folder would create the next run's config.
+  const base = tempDir();
+  try {
+    const home = `${base}/home`;
+    const work = `${base}/work`;
+    Deno.mkdirSync(`${home}/.config`, { recursive: true });
+    Deno.mkdirSync(work);
+    const cli = (args: string[]) =>
+      run(Deno.execPath(), ["run", "--allow-all", "--quiet", MAIN, ...args], {
+        cwd: work,
+        env: { HOME: home, XDG_CONFIG_HOME: "" },
+      });
+    const create = [
+      "--",
+      "sh",
+      "-c",
+      "mkdir -p dotfiles/llmx && echo '{}' > dotfiles/llmx/config.json",
+    ];
+    await t.step("positive control: the same link to a place outside the work folder", async () => {
+      Deno.symlinkSync(`${base}/elsewhere/llmx`, `${home}/.config/llmx-sandbox`);
+      const out = await cli(["-q", "-s", "disk-write-cwd", ...create]);
+      assert.equal(out.code, 0, out.stderr);
+      assert.ok(exists(`${work}/dotfiles/llmx/config.json`), "the command ran");
+      Deno.removeSync(`${work}/dotfiles`, { recursive: true });
+      Deno.removeSync(`${home}/.config/llmx-sandbox`);
+    });
+    await t.step("a link into the writable root: refused (exit 2), nothing runs", async () => {
+      Deno.symlinkSync(`${work}/dotfiles/llmx`, `${home}/.config/llmx-sandbox`);
+      const out = await cli(["-q", "-s", "disk-write-cwd", ...create]);
+      assert.equal(out.code, 2, out.stderr);
+      assert.match(out.stderr, /The config file .* is reached through the writable root/);
+      assert.ok(!exists(`${work}/dotfiles`), "nothing ran");
+    });
   } finally {
     Deno.removeSync(base, { recursive: true });
   }

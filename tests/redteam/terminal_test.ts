@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { runBpf } from "../_bpf.ts";
-import { MAIN, run } from "../_helpers.ts";
+import { exists, MAIN, run, runCli, tempDir } from "../_helpers.ts";
 import { planSandbox } from "../../policy/plan.ts";
 import { probeKernel } from "../../exec/kernel.ts";
 import { PYTHON } from "../_net.ts";
@@ -253,5 +253,74 @@ Deno.exit(status.exitCode);
         Deno.removeSync(dir, { recursive: true });
       }
     });
+  });
+});
+
+threatTest("writable-pts", undefined, async (t) => {
+  const dir = tempDir();
+  try {
+    const marker = `${dir}/ran`;
+    const touch = ["--", "sh", "-c", `touch ${marker}`];
+    await t.step("positive control: /dev/shm, a /dev folder of scratch space, is granted", () => {
+      const plan = planSandbox(
+        new SandboxPolicy(["disk-full-read-access", "disk-write-folder=/dev/shm"]),
+        probeCommand(["true"]),
+        probeKernel(),
+      );
+      assert.ok(plan.writableRoots.includes("/dev/shm"));
+    });
+    for (const folder of ["/dev/pts", "/dev"]) {
+      await t.step(`${folder}: refused (exit 2), nothing runs`, async () => {
+        const out = await runCli(["-s", `disk-write-folder=${folder}`, ...touch]);
+        assert.equal(out.code, 2, out.stderr);
+        assert.match(out.stderr, /is in \/proc, \/sys or \/dev/);
+        assert.ok(!exists(marker), "nothing ran");
+      });
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+// Runs the CLI with a pseudo-terminal this test owns on its stdin (not as its controlling
+// terminal), and says whether the terminal echoes after the CLI ended.
+const ECHO_PY = `
+import json, os, pty, subprocess, sys, termios
+master, slave = pty.openpty()
+before = bool(termios.tcgetattr(slave)[3] & termios.ECHO)
+done = subprocess.run(sys.argv[1:], stdin=slave, capture_output=True)
+after = bool(termios.tcgetattr(slave)[3] & termios.ECHO)
+print(json.dumps({"before": before, "after": after, "status": done.returncode,
+                  "stderr": done.stderr.decode("utf-8", "replace")}))
+`;
+
+threatTest("terminal-settings", NO_PTY, async (t) => {
+  const echoAfter = async (flags: string[]) => {
+    const out = await run(PYTHON!, [
+      "-c",
+      ECHO_PY,
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--quiet",
+      MAIN,
+      "-q",
+      ...flags,
+      "--",
+      "sh",
+      "-c",
+      "stty -echo",
+    ]);
+    assert.equal(out.code, 0, out.stderr);
+    const result = JSON.parse(out.stdout);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.before, true, "the terminal echoed before");
+    return result.after as boolean;
+  };
+  await t.step("positive control: in place, the command's setting stays", async () => {
+    assert.equal(await echoAfter([]), false);
+  });
+  await t.step("supervised: echo is back when the command ends", async () => {
+    assert.equal(await echoAfter(["--timeout", "30s"]), true);
   });
 });
