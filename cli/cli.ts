@@ -339,9 +339,12 @@ function runInPlace(plan: SandboxPlan): number {
   if (plan.limits.cgroups.length > 0) {
     try {
       const onV2 = plan.limits.cgroups.includes("v2");
-      const v2 = onV2 ? createKillCgroup() : undefined;
+      const v2 = onV2 ? createKillCgroup(true) : undefined;
       if (onV2 && v2 === undefined) throw new Error("no cgroup v2 folder could be made here");
-      const cgroups = createLimitCgroups(plan.limits, { killCgroupProcs: v2?.procsPath });
+      const cgroups = createLimitCgroups(plan.limits, {
+        killCgroupProcs: v2?.procsPath,
+        inPlace: true,
+      });
       joinLimitCgroups([...(v2 ? [v2.procsPath] : []), ...cgroups.procsPaths]);
     } catch (error) {
       fail(`${error instanceof Error ? error.message : error}; nothing was run`);
@@ -434,9 +437,9 @@ async function runJson(
     result = await execPlan(plan, {
       ...params,
       onNetworkRefused: warnings.quiet ? undefined : tellRefused,
-      stdin: stdin
-        ? new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer())
-        : undefined,
+      // Read as the command reads it: an endless stdin must not keep the timeout from ending
+      // the run, nor fill our memory.
+      stdin: stdin ? Deno.stdin.readable : undefined,
     }, (child) => stopForwarding = forwardSignals(child));
   } finally {
     stopForwarding();

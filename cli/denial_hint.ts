@@ -11,11 +11,19 @@
 import { dirname, isAbsolute, resolve } from "../policy/_path.ts";
 import type { SandboxPlan } from "../policy/plan.ts";
 import { isWithin } from "../policy/read_scope.ts";
+import { HOME_SECRETS } from "../policy/secrets.ts";
 
 /** The plan fields a hint looks at. */
 export type HintPlan = Pick<
   SandboxPlan,
-  "cwd" | "writableRoots" | "readableRoots" | "hidden" | "protected" | "env" | "permissions"
+  | "cwd"
+  | "writableRoots"
+  | "readableRoots"
+  | "hidden"
+  | "hiddenHomes"
+  | "protected"
+  | "env"
+  | "permissions"
 >;
 
 const DENIED =
@@ -69,7 +77,8 @@ const OFFERED_BENEATH = ["/var/tmp", "/dev/shm"];
  * import assert from "node:assert/strict";
  *
  * const plan = {
- *   cwd: "/work", writableRoots: [], readableRoots: [], hidden: [], protected: [], env: [],
+ *   cwd: "/work", writableRoots: [], readableRoots: [], hidden: [], hiddenHomes: [],
+ *   protected: [], env: [],
  *   permissions: ["disk-full-read-access"],
  * };
  * const hint = denialHint("sh: 1: cannot create /work/out/x.txt: Permission denied\n", plan);
@@ -129,6 +138,10 @@ function pathHint(given: string, plan: HintPlan): string | undefined | null {
   }
   const source = `(${given} is a path from the command's output)`;
   const hidden = plan.hidden.find((place) => isWithin(path, place));
+  if (hidden !== undefined && plan.hiddenHomes.includes(hidden)) {
+    // A whole home is not a credential location to open: no --show to offer.
+    return `hint: ${path} is in another user's home folder, hidden as a whole ${source}`;
+  }
   if (hidden !== undefined) {
     return `hint: ${path} is hidden (it holds credentials) ${source}; to let the command read ` +
       `it, add --show ${hidden}`;
@@ -188,6 +201,13 @@ function writable(folder: string, plan: HintPlan, home?: string): boolean {
     return false;
   }
   if (home && isWithin(home, folder)) return false;
+  // A credential location that does not exist yet is hidden from nothing: never offered.
+  const credentials = home && isAbsolute(home)
+    ? HOME_SECRETS.map((secret) => resolve(home, secret.path))
+    : [];
+  if (credentials.some((place) => isWithin(folder, place) || isWithin(place, folder))) {
+    return false;
+  }
   if (plan.hidden.some((place) => isWithin(place, folder) || isWithin(folder, place))) {
     return false;
   }

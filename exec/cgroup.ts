@@ -39,17 +39,37 @@ export function ownCgroupDir(): string | undefined {
 }
 
 /**
+ * The name of a cgroup made for one run: unique across workers and copies of this module in one
+ * process, and across pid reuse. A supervised run's carries its supervisor's pid, and is killed
+ * by a later run once that pid is gone (the supervisor was killed before it could); an in-place
+ * run's is marked so: its processes are the command's, left running as if run directly.
+ * @param inPlace Whether the run is in place.
+ * @returns `llmx-sandbox-PID-UUID` or `llmx-sandbox-inplace-PID-UUID`.
+ */
+export function runCgroupName(inPlace = false): string {
+  return `llmx-sandbox-${inPlace ? "inplace-" : ""}${Deno.pid}-${crypto.randomUUID()}`;
+}
+
+/** What `runCgroupName` made: whose (the pid), and for which kind of run. */
+export function parseRunCgroupName(
+  name: string,
+): { pid: number; inPlace: boolean } | undefined {
+  const match = /^llmx-sandbox-(inplace-)?(\d+)-/.exec(name);
+  return match ? { pid: Number(match[2]), inPlace: match[1] !== undefined } : undefined;
+}
+
+/**
  * Creates a cgroup beneath this process's own, or returns `undefined` when that is not
  * possible here (no cgroup2, no `cgroup.kill`, no permission).
+ * @param inPlace Whether the run is in place (see `runCgroupName`).
  * @returns The cgroup, or `undefined`.
  */
-export function createKillCgroup(): KillCgroup | undefined {
+export function createKillCgroup(inPlace = false): KillCgroup | undefined {
   let dir: string;
   try {
     const own = ownCgroupDir();
     if (own === undefined) return undefined;
-    // Unique across workers and copies of this module in one process, and across pid reuse.
-    dir = `${own}/llmx-sandbox-${Deno.pid}-${crypto.randomUUID()}`;
+    dir = `${own}/${runCgroupName(inPlace)}`;
     Deno.mkdirSync(dir);
   } catch {
     return undefined;

@@ -60,8 +60,8 @@ function cpuSecondsUsed(): number {
  * `RLIMIT_NPROC` makes the next `execve` fail) and after everything that opens files.
  *
  * No hard limit is raised: where the process's own is lower already, it stays (and the soft
- * limit goes up to it at most). `RLIMIT_CPU` is counted from now: the whole seconds of CPU time
- * this process has used so far, which `execve` does not reset, are added.
+ * limit goes up to it at most). `RLIMIT_CPU` is counted from now: the CPU time this process has
+ * used so far, which `execve` does not reset, is added, and the sum rounded up to whole seconds.
  *
  * @example
  * ```ts
@@ -78,11 +78,13 @@ function cpuSecondsUsed(): number {
 export function prepareRlimits(rlimits: readonly RlimitSetting[]): () => void {
   const used = rlimits.some((limit) => limit.resource === "RLIMIT_CPU") ? cpuSecondsUsed() : 0;
   const min = (a: bigint, b: bigint) => a < b ? a : b;
+  // The command's own seconds, from now, rounded up to the whole seconds the kernel counts.
+  const value = (limit: RlimitSetting, which: "soft" | "hard") =>
+    limit.resource === "RLIMIT_CPU" ? Math.ceil(limit[which] + used) : limit[which];
   const changes = rlimits.map((limit) => {
     const resource = RLIMITS[limit.resource];
-    const extra = limit.resource === "RLIMIT_CPU" ? Math.ceil(used) : 0;
-    const hard = min(BigInt(limit.hard + extra), getRlimit(resource).hard);
-    return { resource, soft: min(BigInt(limit.soft + extra), hard), hard };
+    const hard = min(BigInt(value(limit, "hard")), getRlimit(resource).hard);
+    return { resource, soft: min(BigInt(value(limit, "soft")), hard), hard };
   });
   // RLIMIT_AS last: past it, this process's own allocations may fail.
   const last = (change: { resource: number }) => Number(change.resource === RLIMITS.RLIMIT_AS);

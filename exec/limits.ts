@@ -13,7 +13,7 @@
  * @module
  */
 
-import { ownCgroupDir } from "./cgroup.ts";
+import { ownCgroupDir, parseRunCgroupName, runCgroupName } from "./cgroup.ts";
 import type {
   CgroupTarget,
   ControllerFact,
@@ -68,11 +68,6 @@ function message(error: unknown): string {
   // Deno's messages end with the call and the path ("…: mkdir '/sys/…'"), which ours name already.
   const text = error instanceof Error ? error.message : String(error);
   return text.replace(/: [a-z_]+ '[^']*'$/, "");
-}
-
-/** A name unique across workers, copies of this module and pid reuse, like the kill cgroups. */
-function runCgroupName(): string {
-  return `llmx-sandbox-${Deno.pid}-${crypto.randomUUID()}`;
 }
 
 /**
@@ -263,12 +258,21 @@ export function limitFacts(options: LimitFactsOptions = {}): LimitFacts {
 
 let swept = false;
 
+/** Whether a process is there and not a zombie (one that ended, not yet reaped). */
+function alive(pid: number): boolean {
+  const stat = read(`/proc/${pid}/stat`);
+  return stat !== undefined &&
+    stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+}
+
 /**
- * Removes the cgroups earlier runs left behind (an in-place run cannot remove its own: it has
- * become the command; a supervisor killed with SIGKILL cannot either): every empty
- * `llmx-sandbox-PID-…` folder beneath our own cgroups whose PID is gone. A folder that still
- * holds a process cannot be removed (the kernel refuses), and one whose PID lives is not
- * touched. Once per process.
+ * Cleans up after earlier runs, beneath our own cgroups, once per process. A supervised run's
+ * cgroup whose supervisor is gone (killed before it could end the run: SIGKILL, a crash) still
+ * holds what the command started, with no timeout left to end it: that is killed
+ * (`cgroup.kill`, or SIGKILL to each process in a cgroup v1 folder), then the folder removed
+ * once empty (or by a later run). An in-place run's cgroup is only removed once empty: its
+ * processes are the command's, left running as if it had been run directly. A folder whose pid
+ * lives (or was reused) is not touched.
  */
 export function sweepStaleCgroups(): void {
   if (swept) return;
@@ -285,12 +289,20 @@ export function sweepStaleCgroups(): void {
       continue;
     }
     for (const entry of entries) {
-      const pid = /^llmx-sandbox-(\d+)-/.exec(entry.name)?.[1];
-      if (!entry.isDirectory || pid === undefined || exists(`/proc/${pid}`)) continue;
+      const run = parseRunCgroupName(entry.name);
+      if (!entry.isDirectory || run === undefined || alive(run.pid)) continue;
+      const dir = `${parent}/${entry.name}`;
+      if (!run.inPlace) {
+        try {
+          Deno.writeTextFileSync(`${dir}/cgroup.kill`, "1");
+        } catch {
+          killIn(dir); // cgroup v1 has no cgroup.kill.
+        }
+      }
       try {
-        Deno.removeSync(`${parent}/${entry.name}`);
+        Deno.removeSync(dir);
       } catch {
-        // Still in use, or not ours to remove.
+        // Still in use (killed processes leave as they are reaped), or not ours to remove.
       }
     }
   }
@@ -303,6 +315,11 @@ export interface LimitCgroupOptions {
    * cgroup. Required when the plan has cgroup v2 limits.
    */
   killCgroupProcs?: string;
+  /**
+   * Whether the run is in place: its cgroups are named so that a later run removes them once
+   * empty but never kills what is in them (see `runCgroupName`). @default false
+   */
+  inPlace?: boolean;
 }
 
 /** The cgroups set up for one run. */
@@ -455,7 +472,7 @@ export function createLimitCgroups(
         step = `finding this process's cgroup v1 ${controller} folder`;
         const { dir, why } = ownV1Dir(controller);
         if (dir === undefined) throw new Error(why);
-        const run = `${dir}/${runCgroupName()}`;
+        const run = `${dir}/${runCgroupName(options.inPlace)}`;
         step = `making ${run}`;
         Deno.mkdirSync(run);
         made.push(run);

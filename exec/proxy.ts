@@ -58,6 +58,12 @@ export interface ProxyOptions {
    */
   readonly onRefused?: (decision: NetworkDecision) => void;
   /**
+   * Serve only clients whose socket belongs to this uid (the command's), as
+   * `/proc/net/tcp` says: another user of the machine must not borrow the run's network.
+   * @default any client
+   */
+  readonly clientUid?: number;
+  /**
    * The largest request head (request line and headers) or SOCKS5 greeting, in bytes.
    * @default {32768}
    */
@@ -78,7 +84,9 @@ export interface ProxyOptions {
    */
   readonly connectTimeoutMs?: number;
   /**
-   * How many decisions `decisions()` keeps; later ones are counted in `droppedDecisions`.
+   * How many decisions `decisions()` keeps; later refusals are counted in `droppedDecisions`,
+   * while allowed connections are kept up to as many again (a flood of refusals must not hide
+   * one that got through).
    * @default {10000}
    */
   readonly maxDecisions?: number;
@@ -87,6 +95,29 @@ export interface ProxyOptions {
    * @default {true}
    */
   readonly socks5?: boolean;
+}
+
+/**
+ * The uid that owns the client's end of a connection to the proxy on 127.0.0.1, from the
+ * kernel's socket table (`/proc/net/tcp`: the line whose local address is the client's and
+ * whose remote address is the proxy's), or `undefined` when it cannot be told.
+ */
+async function clientUid(client: Deno.Conn, proxyPort: number): Promise<number | undefined> {
+  const remote = client.remoteAddr as Deno.NetAddr;
+  const end = (port: number) => `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  const [local, peer] = [end(remote.port), end(proxyPort)];
+  let table: string;
+  try {
+    table = await Deno.readTextFile("/proc/net/tcp");
+  } catch {
+    return undefined;
+  }
+  for (const line of table.split("\n")) {
+    // "sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ..."
+    const fields = line.trim().split(/\s+/);
+    if (fields[1] === local && fields[2] === peer) return Number(fields[7]);
+  }
+  return undefined;
 }
 
 /** A running proxy. */
@@ -182,6 +213,9 @@ class Proxy implements DomainProxy {
   readonly #timers = new Set<Timer>();
   readonly #aborts = new Set<AbortController>();
   readonly #decisions: Entry[] = [];
+  /** Entries in `#decisions`; one made past the limit is kept all the same once it is allowed. */
+  readonly #kept = new WeakSet<Entry>();
+  #keptAllowedPastLimit = 0;
   readonly #refusedSeen = new Set<string>();
   readonly #acceptLoop: Promise<void>;
   readonly #maxHead: number;
@@ -297,6 +331,8 @@ class Proxy implements DomainProxy {
   }
 
   async #serve(client: Deno.Conn): Promise<void> {
+    const uid = this.#options.clientUid;
+    if (uid !== undefined && await clientUid(client, this.port) !== uid) return;
     const head = new Uint8Array(this.#maxHead);
     let length = 0;
     let timedOut = false;
@@ -407,9 +443,25 @@ class Proxy implements DomainProxy {
       bytesUp: 0,
       bytesDown: 0,
     };
-    if (this.#decisions.length < this.#maxDecisions) this.#decisions.push(record);
-    else this.#dropped++;
+    if (this.#decisions.length < this.#maxDecisions) this.#keep(record);
     return record;
+  }
+
+  #keep(record: Entry): void {
+    this.#decisions.push(record);
+    this.#kept.add(record);
+  }
+
+  // Past `maxDecisions`, refusals are counted only, while every allowed connection is still
+  // kept (up to as many again): a flood of refusals must not hide one that got through.
+  #allowed(record: Entry): void {
+    if (this.#kept.has(record)) return;
+    if (this.#keptAllowedPastLimit < this.#maxDecisions) {
+      this.#keptAllowedPastLimit++;
+      this.#keep(record);
+    } else {
+      this.#dropped++;
+    }
   }
 
   // Decides, resolves, checks every address, connects to a checked one. Returns the connection,
@@ -444,6 +496,7 @@ class Proxy implements DomainProxy {
     record.allowed = true;
     record.reason = byName.reason;
     if (byName.rule !== undefined) record.rule = byName.rule;
+    this.#allowed(record);
 
     const abort = new AbortController();
     this.#aborts.add(abort);
@@ -467,10 +520,7 @@ class Proxy implements DomainProxy {
         }
       }
       const checked = decideAddresses(rules, record.host, record.port, addresses);
-      if (!checked.allowed) {
-        record.allowed = false;
-        throw this.#refuse(record, checked);
-      }
+      if (!checked.allowed) throw this.#refuse(record, checked);
       const failures: string[] = [];
       for (const address of checked.addresses) {
         if (abort.signal.aborted) break;
@@ -509,6 +559,7 @@ class Proxy implements DomainProxy {
     record: Entry,
     decision: { reason: string; rule?: string; suggestion?: string },
   ): Refusal {
+    if (!this.#kept.has(record) && !record.allowed) this.#dropped++;
     record.allowed = false;
     record.reason = decision.reason;
     delete record.rule;

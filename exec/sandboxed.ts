@@ -108,8 +108,12 @@ export interface SandboxParams {
 
 /** Parameters of `execSandboxed`. */
 export interface ExecParams extends SandboxParams {
-  /** What the command reads on stdin. @default undefined (nothing: stdin is /dev/null) */
-  stdin?: string | Uint8Array;
+  /**
+   * What the command reads on stdin: all of it at once, or a stream read as the command reads
+   * (and no longer once it has ended, or the timeout killed it).
+   * @default undefined (nothing: stdin is /dev/null)
+   */
+  stdin?: string | Uint8Array | ReadableStream<Uint8Array>;
   /** The most bytes kept per stream; the rest is read and dropped. @default 1048576 (1 MiB) */
   maxOutputBytes?: number;
 }
@@ -503,7 +507,7 @@ export async function execPlan(
     onNetworkRefused: params.onNetworkRefused,
   });
   started?.(child);
-  const feeding = child.stdin ? feed(child.stdin, params.stdin!) : Promise.resolve();
+  const feeding = child.stdin ? feed(child.stdin, params.stdin!, child.status) : Promise.resolve();
   const outputs = Promise.all([collect(child.stdout!, max), collect(child.stderr!, max)]);
   let ended: ExecStatus;
   try {
@@ -529,7 +533,19 @@ export async function execPlan(
   };
 }
 
-async function feed(stdin: WritableStream<Uint8Array>, input: string | Uint8Array): Promise<void> {
+async function feed(
+  stdin: WritableStream<Uint8Array>,
+  input: string | Uint8Array | ReadableStream<Uint8Array>,
+  ended: Promise<unknown>,
+): Promise<void> {
+  if (input instanceof ReadableStream) {
+    // A source that never ends (or waits for input that never comes) must not outlive the
+    // command: once it has ended, the source is cancelled.
+    const stop = new AbortController();
+    ended.finally(() => stop.abort()).catch(() => {});
+    await input.pipeTo(stdin, { signal: stop.signal }).catch(() => {});
+    return;
+  }
   const writer = stdin.getWriter();
   try {
     await writer.write(typeof input === "string" ? new TextEncoder().encode(input) : input);

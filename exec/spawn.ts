@@ -72,6 +72,11 @@ export interface ExecStatus {
    * or refused, with the reason and the bytes relayed; empty otherwise.
    */
   network: NetworkDecision[];
+  /**
+   * Refusals left out of `network` once it held 10000 entries (allowed connections are kept
+   * past that): 0 unless the command made that many.
+   */
+  networkDropped: number;
   /** The resource limit the command ran into, as far as the kernel says, or `null`. */
   limitExceeded: LimitName | null;
   /** With `limitExceeded`: one line naming the limit and what happened, else `null`. */
@@ -191,6 +196,21 @@ function isFolder(path: string): boolean {
   }
 }
 
+/** This machine's addresses, every interface's (IPv6 zones left out). */
+function ownAddresses(): string[] {
+  try {
+    return Deno.networkInterfaces().map((info) => info.address.replace(/%.*$/, ""));
+  } catch {
+    return [];
+  }
+}
+
+/** What kills each command still running, when this process exits. */
+const RUNNING = new Set<() => void>();
+globalThis.addEventListener("unload", () => {
+  for (const kill of RUNNING) kill();
+});
+
 /**
  * Runs a plan in a supervised child.
  *
@@ -249,7 +269,9 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
         rules: {
           allow: plan.proxy.allow.map(parseDomainPattern),
           deny: plan.proxy.deny.map(parseDomainPattern),
+          ownAddresses: ownAddresses(),
         },
+        clientUid: plan.runAs?.uid ?? Deno.uid() ?? undefined,
         onRefused: options.onNetworkRefused,
       });
       supervised = {
@@ -323,6 +345,13 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
     cgroup?.kill();
     signalGroup("SIGKILL");
   };
+  // If this process exits while the command runs (Deno.exit, the end of its program), nobody
+  // would be left to end it: it goes first.
+  const onExit = () => {
+    killTree();
+    limits?.kill();
+  };
+  RUNNING.add(onExit);
 
   let timedOut = false;
   let aborted = false;
@@ -371,12 +400,19 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
       }
       if (!lines.includes(CHANNEL.exec) && !timedOut && !aborted && !killed) {
         const how = ended.signal ? `signal ${ended.signal}` : `exit code ${ended.code}`;
+        const memory = plan.limits.limits.find((limit) => limit.name === "memory");
+        const why = memory && (counters.oomKills ?? 0) > 0
+          ? `: the memory limit (${memory.option} ${memory.shown}) is too small for it to ` +
+            "start the command, raise it"
+          : "";
         throw new SandboxError(
           "child-failed",
-          `The sandbox child ended (${how}) before it could run the command; nothing was run`,
+          `The sandbox child ended (${how}) before it could run the command${why}; nothing ` +
+            "was run",
         );
       }
       const network = proxy?.decisions() ?? [];
+      const networkDropped = proxy?.droppedDecisions ?? 0;
       const exitCode = timedOut
         ? EXIT_TIMEOUT
         : ended.signal
@@ -391,11 +427,13 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
         aborted,
         durationMs,
         network,
+        networkDropped,
         exitCode,
         limitExceeded: outcome.limitExceeded,
         limitMessage: outcome.message,
       };
     } finally {
+      RUNNING.delete(onExit);
       clearTimeout(timer);
       options.signal?.removeEventListener("abort", onAbort);
       report.releaseChildEnds();

@@ -74,10 +74,13 @@ export const FULL_WRITE_CAPABILITIES: readonly number[] = [
 ];
 
 /**
- * What root keeps with `network-full-access`: `ping` (raw or packet sockets) and servers on
- * ports below 1024. Configuring the host's network (`CAP_NET_ADMIN`) is not network access.
+ * What root keeps with `network-full-access`: nothing. The network is reaching other hosts;
+ * `CAP_NET_RAW` (raw and packet sockets) would also read every user's traffic on the machine,
+ * loopback included, and forge it, and `CAP_NET_BIND_SERVICE` would let the command take a
+ * system service's port. `ping` works where `net.ipv4.ping_group_range` lets it use ICMP
+ * datagram sockets, as for any user.
  */
-export const FULL_NETWORK_CAPABILITIES: readonly number[] = [CAP_NET_BIND_SERVICE, CAP_NET_RAW];
+export const FULL_NETWORK_CAPABILITIES: readonly number[] = [];
 
 /**
  * The name of a capability.
@@ -140,9 +143,9 @@ export interface CapabilityPlan {
  * Plans the capabilities of a restricted command. As root it keeps uid 0 but no capability
  * that steps around the policy: every capability leaves the bounding set (so that `execve`,
  * which gives root its bounding set back, cannot), the ambient set is cleared and the effective,
- * permitted and inheritable sets are emptied. With `disk-full-write-access` or
- * `network-full-access`, root keeps what that permission needs (`FULL_WRITE_CAPABILITIES`,
- * `FULL_NETWORK_CAPABILITIES`) and has anyway.
+ * permitted and inheritable sets are emptied. With `disk-full-write-access`, root keeps what
+ * that permission needs (`FULL_WRITE_CAPABILITIES`) and has anyway; `network-full-access`
+ * keeps nothing (`FULL_NETWORK_CAPABILITIES`).
  *
  * @example Root with full write keeps the file capabilities only
  * ```ts

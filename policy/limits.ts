@@ -43,7 +43,7 @@ export const DEFAULT_MAX_PROCESSES = 4096;
 /** The highest pid the kernel can hand out (`PID_MAX_LIMIT`): a larger cap means nothing. */
 const MAX_TASKS = 4194304;
 /** The smallest memory limit: a smaller one is almost surely bytes meant as megabytes. */
-const MIN_MEMORY_BYTES = 1024 * 1024;
+const MIN_MEMORY_BYTES = 16 * 1024 * 1024;
 
 /**
  * A limit's value that cannot be used; the message names the option and the value, so that
@@ -186,7 +186,7 @@ export function parseCount(text: string, option = "count"): number {
  */
 export interface ResourceLimits {
   /**
-   * Memory in bytes (at least 1 MiB): for the whole run, swap included, with a cgroup; for each
+   * Memory in bytes (at least 16 MiB): for the whole run, swap included, with a cgroup; for each
    * process's address space with the `RLIMIT_AS` fallback.
    */
   memoryBytes?: number;
@@ -197,8 +197,9 @@ export interface ResourceLimits {
    */
   processes?: number;
   /**
-   * CPU time in milliseconds, of each process (`RLIMIT_CPU`), rounded up to whole seconds: the
-   * kernel counts this limit in seconds.
+   * CPU time in milliseconds, of each process (`RLIMIT_CPU`). The kernel counts this limit in
+   * whole seconds of the process's time: a command gets at least this much, less than a second
+   * more.
    */
   cpuMs?: number;
   /** The largest file any process of the run may write, in bytes (`RLIMIT_FSIZE`); 0 allowed. */
@@ -217,7 +218,11 @@ const LIMIT_KEYS: Readonly<Record<LimitName, keyof ResourceLimits>> = {
 
 /** The smallest and largest value of each limit, in its unit, and what to say when outside. */
 const RANGES: Readonly<Record<LimitName, { min: number; max: number; hint: string }>> = {
-  memory: { min: MIN_MEMORY_BYTES, max: Number.MAX_SAFE_INTEGER, hint: "at least 1M" },
+  memory: {
+    min: MIN_MEMORY_BYTES,
+    max: Number.MAX_SAFE_INTEGER,
+    hint: "at least 16M: the sandbox starts inside the limit too",
+  },
   processes: { min: 0, max: MAX_TASKS, hint: `0 (no cap) to ${MAX_TASKS}` },
   cpu: { min: 1, max: Number.MAX_SAFE_INTEGER, hint: "more than 0" },
   "file-size": { min: 0, max: Number.MAX_SAFE_INTEGER, hint: "0 or more" },
@@ -244,7 +249,7 @@ function checkRange(name: LimitName, value: number, shown: string): number {
  * assert.equal(parseLimit("memory", "64M"), 64 * 1024 * 1024);
  * assert.equal(parseLimit("cpu", "1m30s"), 90000);
  * assert.equal(parseLimit("processes", 0), 0);
- * assert.throws(() => parseLimit("memory", "512"), /at least 1M/);
+ * assert.throws(() => parseLimit("memory", "512"), /at least 16M/);
  * ```
  *
  * @param name The limit.
@@ -485,8 +490,9 @@ export interface RlimitSetting {
   /** The resource. */
   resource: RlimitResource;
   /**
-   * The soft limit. For `RLIMIT_CPU` in seconds of the command's own time: the child adds the
-   * CPU time it has used itself, which `execve` does not reset.
+   * The soft limit. For `RLIMIT_CPU` in seconds of the command's own time, perhaps a fraction:
+   * the child adds the CPU time it has used itself (which `execve` does not reset) and rounds
+   * up to the whole seconds the kernel counts.
    */
   soft: number;
   /** The hard limit (for `RLIMIT_CPU`, one second above: SIGXCPU first, SIGKILL after). */
@@ -552,7 +558,7 @@ function rlimit(resource: RlimitResource, soft: number, hard = soft): RlimitSett
  *   ["processes", "cgroup-v1"],
  *   ["cpu", "rlimit"],
  * ]);
- * assert.deepEqual(plan.rlimits, [{ resource: "RLIMIT_CPU", soft: 2, hard: 3 }]);
+ * assert.deepEqual(plan.rlimits, [{ resource: "RLIMIT_CPU", soft: 1.5, hard: 2.5 }]);
  * assert.equal(plan.fullyEnforced, false);
  * ```
  *
@@ -589,12 +595,14 @@ export function planLimits(limits: Readonly<ResourceLimits>, facts: LimitFacts):
     plan.limits.push(planProcesses(processes, isDefault, facts, plan, useCgroup));
   }
   if (asked.cpuMs !== undefined) {
-    const seconds = Math.ceil(asked.cpuMs / 1000);
+    const seconds = asked.cpuMs / 1000;
     plan.rlimits.push(rlimit("RLIMIT_CPU", seconds, seconds + 1));
     plan.limits.push(limitOf("cpu", asked.cpuMs, "rlimit", true, [
-      `RLIMIT_CPU ${seconds}s for each process: a process that uses it gets SIGXCPU, and ` +
-      `SIGKILL a second later if it ignores that; every process has its own budget`,
-      ...(asked.cpuMs % 1000 ? [`Rounded up to ${seconds}s: the kernel counts it in seconds`] : []),
+      `RLIMIT_CPU for each process: one that uses ${formatDuration(asked.cpuMs)} of CPU time ` +
+      `gets SIGXCPU, and SIGKILL a second later if it ignores that (that end is not told ` +
+      `apart from others); every process has its own budget`,
+      "The kernel counts it in whole seconds of the process's time, the sandbox's start " +
+      "included: the command gets at least the time asked, less than a second more",
     ]));
   }
   if (asked.fileSizeBytes !== undefined) {
@@ -791,8 +799,9 @@ const SIGNALS: Readonly<Record<string, number>> = { SIGKILL: 9, SIGXCPU: 24, SIG
 function signalNumber(end: CommandEnd): number | null {
   if (typeof end.signal === "number") return end.signal;
   if (typeof end.signal === "string") return SIGNALS[end.signal] ?? null;
-  // A shell between the supervisor and the command passes a signal on as 128 + N.
-  return end.code > 128 && end.code < 128 + 65 ? end.code - 128 : null;
+  // An exit code of 128 + N is not the kernel's word: a shell passes a child's signal on that
+  // way, and any program may exit 152 by itself.
+  return null;
 }
 
 /**

@@ -48,6 +48,12 @@ export interface DomainRules {
   readonly allow: readonly DomainPattern[];
   /** From `--deny-domain PATTERN`. */
   readonly deny: readonly DomainPattern[];
+  /**
+   * This machine's own addresses (every interface's): a name resolving to one reaches the
+   * services that listen on all interfaces, whatever range it is in, so it counts as `own`.
+   * @default none
+   */
+  readonly ownAddresses?: readonly string[];
 }
 
 /** The verdict on one connection, with its reason on one line. */
@@ -83,6 +89,7 @@ export type AddressClass =
   | "unspecified"
   | "multicast"
   | "reserved"
+  | "own"
   | "public";
 
 /** An IP address as bytes: 4 for IPv4, 16 for IPv6. */
@@ -762,6 +769,7 @@ const CLASS_WORDS: Record<AddressClass, string> = {
   unspecified: "an unspecified address",
   multicast: "a multicast address",
   reserved: "a reserved address",
+  own: "this machine's own address",
   public: "a public address",
 };
 
@@ -836,7 +844,13 @@ export function decideAddresses(
         addresses: [],
       };
     }
-    const kind = classify(ip);
+    // An IPv4-mapped IPv6 address reaches the IPv4 one.
+    const unmapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(text)?.[1] ?? text;
+    const own = rules.ownAddresses?.some((address) => {
+      const mine = parseIpAddress(address.replace(/%.*$/, ""));
+      return mine !== undefined && formatIpAddress(mine) === unmapped;
+    });
+    const kind = own ? "own" : classify(ip);
     const named = rules.allow.some((p) => hostMatches(p, asTarget) && allowsPort(p, port));
     if (kind !== "public" && !named && !(kind === "loopback" && localhostAllowed)) {
       const suggestion = suggestPermission(text, port);

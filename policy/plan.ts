@@ -217,6 +217,8 @@ export interface SandboxPlan {
   hidden: string[];
   /** What `--show` made readable again inside a hidden location. */
   shown: string[];
+  /** Of `hidden`, the other users' home folders hidden as a whole (as root). */
+  hiddenHomes: string[];
   /**
    * What later runs load before their sandbox (Deno, its libraries, this tool, its caches, the
    * config file), checked to lie outside every writable root; empty with full write.
@@ -499,6 +501,7 @@ export function planSandbox(
     readableRoots,
     hidden: secrets.hidden,
     shown: secrets.shown,
+    hiddenHomes: secrets.hidden.filter((path) => homes.hiddenWhole.includes(path)),
     protected: protectedPlaces,
     runAs: command.runAs ? { ...command.runAs, groups: [...command.runAs.groups] } : null,
     noNewPrivs: restricted,

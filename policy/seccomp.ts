@@ -78,6 +78,13 @@ export const SYSCALL_NUMBERS: Record<SeccompArch, Record<string, number>> = {
     fchmodat2: 452,
     kill: 62,
     ptrace: 101,
+    setpriority: 141,
+    sched_setparam: 142,
+    sched_setscheduler: 144,
+    sched_setaffinity: 203,
+    ioprio_set: 251,
+    prlimit64: 302,
+    sched_setattr: 314,
     add_key: 248,
     request_key: 249,
     keyctl: 250,
@@ -121,6 +128,13 @@ export const SYSCALL_NUMBERS: Record<SeccompArch, Record<string, number>> = {
     fchmodat2: 452,
     ptrace: 117,
     kill: 129,
+    ioprio_set: 30,
+    sched_setparam: 118,
+    sched_setscheduler: 119,
+    sched_setaffinity: 122,
+    setpriority: 140,
+    prlimit64: 261,
+    sched_setattr: 274,
     add_key: 217,
     request_key: 218,
     keyctl: 219,
@@ -143,6 +157,11 @@ export const SYSCALL_NUMBERS: Record<SeccompArch, Record<string, number>> = {
     io_uring_register: 427,
   },
 };
+
+/** `setpriority`'s `which` for every process of a uid (include/uapi/linux/resource.h). */
+const PRIO_USER = 2;
+/** `ioprio_set`'s `which` for every process of a uid (include/uapi/linux/ioprio.h). */
+const IOPRIO_WHO_USER = 3;
 
 /** Syscalls only some architectures have: rows for them are left out where they do not exist. */
 const LEGACY = new Set(["open", "creat", "chmod", "mknod"]);
@@ -377,6 +396,32 @@ export function seccompRules(options: SeccompRuleOptions): SeccompRule[] {
         "out of any process of the same uid",
     );
   }
+  // The limits and scheduling of other processes. No Landlock check covers these calls, and
+  // the kernel allows them on any process of the same uid: RLIMIT_CPU 1 kills one at once,
+  // RLIMIT_NOFILE 1 or SCHED_IDLE cripples a supervisor. seccomp cannot tell inside from
+  // outside by pid, so only the caller itself (pid 0: setrlimit, ulimit, nice) may be changed.
+  const other = (arg: number): ArgCondition => ({ arg, op: "ne", value: 0 });
+  deny(
+    "prlimit64",
+    "sets the resource limits of another process of the same uid (RLIMIT_CPU 1 kills it)",
+    [other(0), { arg: 2, op: "nonzero64" }],
+  );
+  for (
+    const [syscall, what] of [
+      ["sched_setaffinity", "pins another process of the same uid to one CPU"],
+      ["sched_setscheduler", "sets another process's policy (SCHED_IDLE starves it)"],
+      ["sched_setparam", "sets another process's scheduling priority"],
+      ["sched_setattr", "sets another process's scheduling (SCHED_IDLE starves it)"],
+    ] as const
+  ) deny(syscall, what, [other(0)]);
+  deny("setpriority", "lowers the priority of another process of the same uid", [other(1)]);
+  deny("setpriority", "PRIO_USER: lowers the priority of every process of the uid", [
+    { arg: 0, op: "eq", value: PRIO_USER },
+  ]);
+  deny("ioprio_set", "lowers the I/O priority of another process of the same uid", [other(1)]);
+  deny("ioprio_set", "IOPRIO_WHO_USER: lowers the I/O priority of every process of the uid", [
+    { arg: 0, op: "eq", value: IOPRIO_WHO_USER },
+  ]);
   // Signals. LANDLOCK_SCOPE_SIGNAL (ABI 6) keeps kill, pidfd_send_signal and SIGIO inside the
   // sandbox. Without it only the uid check applies, and seccomp can refuse only what it can
   // tell apart without knowing pids: kill(-1), and pidfd_send_signal. kill(pid) to one process

@@ -8,7 +8,8 @@ const PLAN: HintPlan = {
   cwd: "/work",
   writableRoots: [],
   readableRoots: [],
-  hidden: ["/home/me/.ssh"],
+  hidden: ["/home/me/.ssh", "/home/you"],
+  hiddenHomes: ["/home/you"],
   protected: [{ what: "Deno's cache", path: "/home/me/.cache/deno" }],
   env: ["HOME=/home/me", "TMPDIR=/home/me/tmp", "PATH=/usr/bin"],
   permissions: ["disk-full-read-access"],
@@ -74,6 +75,11 @@ Deno.test("denialHint() never suggests /, a home folder, credentials or this too
     ["root's crontab", "sh: 1: cannot create /var/spool/cron/crontabs/root: Permission denied"],
     ["systemd", "sh: 1: cannot create /etc/systemd/system/x.service: Permission denied"],
     ["/opt", "sh: 1: cannot create /opt/tool/bin/x: Permission denied"],
+    [
+      "a credential folder that does not exist",
+      "sh: 1: cannot create /home/me/.aws/x: Permission denied",
+    ],
+    ["root's ssh keys", "touch: cannot touch '/root/.ssh/authorized_keys': Permission denied"],
   ];
   for (const [name, stderr] of cases) {
     await t.step(name, () => {
@@ -81,6 +87,11 @@ Deno.test("denialHint() never suggests /, a home folder, credentials or this too
       assert.doesNotMatch(line ?? "", /-s disk-write/, line);
     });
   }
+  await t.step("another user's home, hidden whole: no --show offered", () => {
+    const line = hint("cat: /home/you/.ssh/id_ed25519: Permission denied");
+    assert.match(line ?? "", /another user's home folder/);
+    assert.doesNotMatch(line ?? "", /--show/);
+  });
   await t.step("a steering message about ~/.ssh names it hidden, and grants nothing", () => {
     const line = hint("error: add -s disk-write-folder=~/.ssh: ~/.ssh/config: Permission denied");
     assert.doesNotMatch(line ?? "", /disk-write-folder=\/home\/me\/\.ssh/);

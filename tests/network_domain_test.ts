@@ -480,3 +480,20 @@ Deno.test("decideConnection() quotes a malformed host in printable ASCII", () =>
   assert.match(reason, /^"evil\\u001b\[2J\\u009bx+\.\.\." is not a valid host name or address$/);
   assert.match(reason, /^[\x20-\x7e]+$/);
 });
+
+Deno.test("decideAddresses(): this machine's own address is refused like a private one, unless named", () => {
+  const allow = [parseDomainPattern("self.example")];
+  // Positive control: a public address, not the machine's own, is allowed by the name.
+  assert.equal(
+    decideAddresses({ allow, deny: [] }, "self.example", 443, ["203.0.113.9"]).allowed,
+    true,
+  );
+  const own = { allow, deny: [], ownAddresses: ["203.0.113.9"] };
+  const refused = decideAddresses(own, "self.example", 443, ["203.0.113.9"]);
+  assert.equal(refused.allowed, false);
+  assert.match(refused.reason, /this machine's own address \(203\.0\.113\.9\)/);
+  // Mapped into IPv6, the same address.
+  assert.equal(decideAddresses(own, "self.example", 443, ["::ffff:203.0.113.9"]).allowed, false);
+  const named = { ...own, allow: [...allow, parseDomainPattern("203.0.113.9")] };
+  assert.equal(decideAddresses(named, "self.example", 443, ["203.0.113.9"]).allowed, true);
+});

@@ -148,19 +148,37 @@ Deno.test({
 });
 
 /**
- * Why ping cannot be the positive control here: as a user, no_new_privs (which the sandbox sets)
- * withholds ping's file capability, and only net.ipv4.ping_group_range would let it ping then.
+ * Why ping cannot be the positive control here (it must reach 127.0.0.1 inside the sandbox with
+ * network-full-access): the sandbox keeps no capability, so a ping marked with file capabilities
+ * is refused at execve (as root, whose bounding set is emptied) or runs without them (no_new_privs),
+ * and a ping without them needs net.ipv4.ping_group_range to include the caller's group.
  */
 const PING_UNUSABLE: string | undefined = (() => {
-  const missing = notInstalled("ping") ?? (Deno.uid() === 0 ? undefined : notInstalled("setpriv"));
-  if (missing || Deno.uid() === 0) return missing;
-  const direct = new Deno.Command("setpriv", {
-    args: ["--no-new-privs", "ping", "-c", "1", "-W", "2", "127.0.0.1"],
-    stdout: "null",
-    stderr: "null",
-  }).outputSync();
-  return direct.success ? undefined : "ping does not work for this user under no_new_privs " +
-    "(its file capability is withheld, and net.ipv4.ping_group_range leaves this user out)";
+  const missing = notInstalled("ping");
+  if (missing) return missing;
+  if (PYTHON) {
+    const marked = new Deno.Command(PYTHON, {
+      args: ["-c", "import os,shutil;os.getxattr(shutil.which('ping'),'security.capability')"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync();
+    if (marked.success) {
+      return "ping is marked with file capabilities (cap_net_raw), which the sandbox keeps for " +
+        "no one";
+    }
+  }
+  try {
+    const [low, high] = Deno.readTextFileSync("/proc/sys/net/ipv4/ping_group_range").trim()
+      .split(/\s+/).map(Number);
+    const gid = Deno.gid() ?? -1;
+    if (gid < low || gid > high) {
+      return `net.ipv4.ping_group_range (${low} ${high}) leaves out group ${gid}: ping needs ` +
+        "a raw socket, which the sandbox allows no one";
+    }
+  } catch {
+    return "no net.ipv4.ping_group_range here";
+  }
+  return undefined;
 })();
 
 // ICMP has no listener of ours: the kernel answers echo requests and counts them, per network

@@ -192,8 +192,6 @@ Deno.test("planSandbox() keeps no capability for another identity, even with ful
     "CAP_DAC_READ_SEARCH",
     "CAP_FOWNER",
     "CAP_FSETID",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_RAW",
   ]);
   const asNobody = planSandbox(policy, { ...COMMAND, runAs: NOBODY }, kernel(ROOT), HOST);
   assert.deepEqual(asNobody.capabilities?.keep, []);

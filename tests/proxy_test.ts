@@ -1420,3 +1420,75 @@ Deno.test("proxy: a plain HTTP server that ends without a response gets 502", as
     });
   }
 });
+
+Deno.test("proxy: a flood of refusals past maxDecisions does not hide an allowed connection", async () => {
+  const target = new Target(echo);
+  const proxy = startProxy({ rules: rules([`127.0.0.1:${target.port}`]), maxDecisions: 2 });
+  try {
+    for (let i = 0; i < 5; i++) await refusedVia(proxy, `127.0.0.1:${i + 1}`);
+    await pingVia(proxy, `127.0.0.1:${target.port}`);
+    const decisions = proxy.decisions();
+    assert.deepEqual(decisions.map((decision) => decision.allowed), [false, false, true]);
+    assert.equal(proxy.droppedDecisions, 3);
+  } finally {
+    await proxy.close();
+    await target.close();
+  }
+});
+
+Deno.test("proxy: a name resolving to this machine's own address is refused unless named", async () => {
+  // A documentation address stands for the machine's own public one; nothing is connected to.
+  const resolve = names({ "self.test": ["198.51.100.7"] });
+  const proxy = startProxy({
+    rules: { ...rules(["self.test:8080"]), ownAddresses: ["198.51.100.7", "fe80::1%eth0"] },
+    resolve,
+  });
+  try {
+    const answer = await refusedVia(proxy, "self.test:8080");
+    assert.equal(answer.status, 403);
+    assert.equal(
+      answer.headers.get("X-Llmx-Sandbox-Reason"),
+      "self.test resolves to this machine's own address (198.51.100.7); allow that address by " +
+        "name: network-domain=198.51.100.7:8080",
+    );
+  } finally {
+    await proxy.close();
+  }
+});
+
+Deno.test("proxy: a client whose socket is another uid's is not served", async (t) => {
+  const target = new Target(echo);
+  const allow = rules([`127.0.0.1:${target.port}`]);
+  try {
+    await t.step("positive control: our own uid is served", async () => {
+      const proxy = startProxy({ rules: allow, clientUid: Deno.uid()! });
+      try {
+        await pingVia(proxy, `127.0.0.1:${target.port}`);
+      } finally {
+        await proxy.close();
+      }
+    });
+    await t.step("another uid: closed without an answer, nothing recorded", async () => {
+      const proxy = startProxy({ rules: allow, clientUid: (Deno.uid()! + 4242) % 65534 });
+      try {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port });
+        try {
+          await writeAll(
+            conn,
+            new TextEncoder().encode(`CONNECT 127.0.0.1:${target.port} HTTP/1.1\r\n\r\n`),
+          );
+          const read = await conn.read(new Uint8Array(64)).catch(() => null);
+          assert.equal(read, null, "no answer");
+        } finally {
+          conn.close();
+        }
+        assert.deepEqual(proxy.decisions(), []);
+        assert.equal(await target.settle(), 1, "only the positive control's");
+      } finally {
+        await proxy.close();
+      }
+    });
+  } finally {
+    await target.close();
+  }
+});

@@ -501,7 +501,8 @@ Deno.test("seccompRules() gives every row a reason and a number on both architec
     signalsScoped: true,
   };
   // With everything confined by Landlock and every socket granted, what no layer but seccomp
-  // covers is left: the terminal, the keyrings, clone3 and System V IPC.
+  // covers is left: the terminal, the keyrings, clone3, System V IPC, and the limits and
+  // scheduling of other processes.
   assert.deepEqual(
     [...new Set(seccompRules(confined).map((rule) => rule.syscall))],
     [
@@ -521,6 +522,13 @@ Deno.test("seccompRules() gives every row a reason and a number on both architec
       "semop",
       "semtimedop",
       "semctl",
+      "prlimit64",
+      "sched_setaffinity",
+      "sched_setscheduler",
+      "sched_setparam",
+      "sched_setattr",
+      "setpriority",
+      "ioprio_set",
     ],
   );
   // Left out, the Landlock facts default to "not confined": the rows are there.

@@ -96,6 +96,24 @@ export const THREATS: readonly Threat[] = [
     test: "packet: creating an AF_PACKET socket as root is refused",
   },
   {
+    id: "packet-full-network",
+    family: "network",
+    threat: "with `network-full-access`, as root: read other users' traffic, loopback included, " +
+      "through a packet socket",
+    stoppedBy: "capability drop: `socket` EPERM (`network-full-access` keeps no capability)",
+    kernel: "any",
+    test: "packet: network-full-access as root still creates no AF_PACKET socket",
+  },
+  {
+    id: "proxy-other-user",
+    family: "network",
+    threat: "another user of the machine borrows a run's proxy (a port on 127.0.0.1) to reach " +
+      "what the run was granted, in the run's name",
+    stoppedBy: "the proxy: a client whose socket is not the command's uid is closed unanswered",
+    kernel: "any",
+    test: "network-domain: another user cannot use the run's proxy",
+  },
+  {
     id: "unix-dgram",
     family: "network",
     threat: "an AF_UNIX datagram to a named socket outside (`/dev/log`, journald)",
@@ -394,6 +412,15 @@ export const THREATS: readonly Threat[] = [
     test: "System V IPC: a segment outside cannot be attached, none can be made",
   },
   {
+    id: "limits-of-others",
+    family: "processes",
+    threat: "change a process outside: its resource limits (`prlimit`: RLIMIT_CPU 1 kills it, " +
+      "the supervisor included), its CPUs or priority (`taskset`, `renice`)",
+    stoppedBy: "seccomp: `prlimit64`, `sched_setaffinity`, `setpriority` on another pid EPERM",
+    kernel: SECCOMP,
+    test: "other processes' limits and scheduling cannot be changed",
+  },
+  {
     id: "capabilities",
     family: "privileges",
     threat: "use root's capabilities (modules, reboot, mount, raw I/O, any file's owner)",
@@ -537,5 +564,25 @@ export const THREATS: readonly Threat[] = [
     stoppedBy: "the planner: where a dangling symlink leads counts as on the way (exit 2)",
     kernel: "any",
     test: "a dangling symlink to the config file's place is protected too",
+  },
+  {
+    id: "supervisor-killed",
+    family: "supervisor",
+    threat: "outlive the run: the supervisor is killed (SIGKILL), or the library's program " +
+      "exits, while a `setsid` descendant runs with no timeout left",
+    stoppedBy: "the next run kills every cgroup whose supervisor is gone; the library kills " +
+      "its runs when its program exits",
+    kernel: "cgroup v2 with `cgroup.kill` (5.14)",
+    test: "a run whose supervisor died is killed by the next run",
+  },
+  {
+    id: "endless-stdin",
+    family: "supervisor",
+    threat: "keep `--timeout` from ending the run, and fill the supervisor's memory, with a " +
+      "stdin that never ends (`--json --stdin`)",
+    stoppedBy: "the supervisor: stdin is passed on as the command reads it, and dropped when " +
+      "the command ends",
+    kernel: "any",
+    test: "--json --stdin: an endless stdin does not outlast the timeout",
   },
 ];

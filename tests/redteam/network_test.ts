@@ -3,8 +3,9 @@
 // first, directly and through the harness with no layer; then refused by each layer that can
 // stop it on its own. The tools users run (curl, ssh, ping...) are in tests/network_test.ts.
 
+import assert from "node:assert/strict";
 import { SandboxPolicy } from "../../policy/sandbox_policy.ts";
-import { tempDir } from "../_helpers.ts";
+import { exists, MAIN, run as runCommand, tempDir, which } from "../_helpers.ts";
 import { ConnectionCounter, DatagramCounter, PYTHON, UnixCounter } from "../_net.ts";
 import {
   assertLayers,
@@ -46,6 +47,19 @@ threatTest("tcp-bind", NO_GCC, async (t) => {
     denials: [
       { layers: ["landlock"], refused: "bind EACCES", skip: LANDLOCK_TCP },
       { layers: ["seccomp"], refused: "socket EPERM" },
+      { layers: "all", refused: "socket EPERM" },
+    ],
+  });
+});
+
+threatTest("packet-full-network", firstReason(NO_GCC, NOT_ROOT), async (t) => {
+  // The network is granted: seccomp lets every socket through, only capabilities stand.
+  await assertLayers(t, {
+    policy: new SandboxPolicy(["network-full-access"]),
+    args: ["packet"],
+    worked: "created",
+    denials: [
+      { layers: ["capabilities"], refused: "socket EPERM" },
       { layers: "all", refused: "socket EPERM" },
     ],
   });
@@ -247,3 +261,65 @@ threatTest("unix-full-network", firstReason(NO_GCC, NO_PYTHON), async (t) => {
     }
   });
 });
+
+threatTest(
+  "proxy-other-user",
+  firstReason(NOT_ROOT, landlockBelow(4), which("setpriv") ? undefined : "setpriv not installed"),
+  async (t) => {
+    // The run: a command that publishes its proxy's address, then waits.
+    const origin = ConnectionCounter.tcp();
+    const dir = tempDir();
+    Deno.chmodSync(dir, 0o755);
+    const published = `${dir}/proxy`;
+    const run = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        MAIN,
+        "-q",
+        "-s",
+        `network-domain=127.0.0.1:${origin.port}`,
+        "-s",
+        `disk-write-folder=${dir}`,
+        "--",
+        "sh",
+        "-c",
+        `echo "$HTTP_PROXY" > ${published}.tmp && mv ${published}.tmp ${published} && sleep 60`,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      while (!exists(published)) await new Promise((resolve) => setTimeout(resolve, 20));
+      const proxy = new URL(Deno.readTextFileSync(published).trim());
+      // A CONNECT through the proxy, from a socket of the given uid.
+      const connectAs = (uid: number) =>
+        runCommand("setpriv", [
+          `--reuid=${uid}`,
+          `--regid=${uid}`,
+          "--clear-groups",
+          PYTHON ?? "python3",
+          "-c",
+          `import socket; s = socket.create_connection(("127.0.0.1", ${proxy.port}))
+s.sendall(b"CONNECT 127.0.0.1:${origin.port} HTTP/1.1\\r\\n\\r\\n")
+print(s.recv(64).decode().split("\\r\\n")[0] or "no answer")`,
+        ]);
+      await t.step("positive control: the command's own uid gets through", async () => {
+        const out = await connectAs(0);
+        assert.match(out.stdout, /^HTTP\/1\.1 200/, out.stderr);
+        assert.equal(await origin.settle(), 1);
+      });
+      await t.step("another uid: no answer, the origin is not reached", async () => {
+        const out = await connectAs(65534);
+        assert.equal(out.stdout.trim(), "no answer", out.stderr);
+        assert.equal(await origin.settle(), 1);
+      });
+    } finally {
+      run.kill("SIGKILL");
+      await run.status;
+      await origin.close();
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);

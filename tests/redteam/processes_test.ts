@@ -3,7 +3,7 @@
 // namespace, where "every process" is the namespace's.
 
 import assert from "node:assert/strict";
-import { run, tempDir, which } from "../_helpers.ts";
+import { MODES, run, runCli, tempDir, which } from "../_helpers.ts";
 import { SandboxPolicy } from "../../policy/sandbox_policy.ts";
 import {
   assertLayers,
@@ -341,3 +341,60 @@ threatTest("sysv-ipc", NO_GCC, async (t) => {
     await holder.stop();
   }
 });
+
+const NO_UTIL_LINUX = ["prlimit", "taskset", "renice"].find((tool) => !which(tool));
+
+threatTest(
+  "limits-of-others",
+  NO_UTIL_LINUX && `${NO_UTIL_LINUX} not installed`,
+  async (t) => {
+    const target = new Deno.Command("sleep", { args: ["60"], stdout: "null", stderr: "null" })
+      .spawn();
+    const limit = () =>
+      /^Max open files\s+(\d+)/m.exec(Deno.readTextFileSync(`/proc/${target.pid}/limits`))?.[1];
+    const pid = String(target.pid);
+    const changes = (nofile: number): [string, string[]][] => [
+      ["prlimit", ["prlimit", "--pid", pid, `--nofile=${nofile}:${nofile}`]],
+      ["taskset", ["taskset", "-p", "1", pid]],
+      ["renice", ["renice", "-n", "5", "-p", pid]],
+    ];
+    try {
+      await t.step("positive control: each works without the sandbox", async () => {
+        for (const [name, command] of changes(48)) {
+          const out = await run(command[0], command.slice(1));
+          assert.equal(out.code, 0, `${name}: ${out.stderr}`);
+        }
+        assert.equal(limit(), "48");
+      });
+      for (const mode of MODES) {
+        await t.step(`${mode.name}: each is refused (EPERM)`, async () => {
+          for (const [name, command] of changes(32)) {
+            const out = await runCli(["-q", ...mode.flags, "--cwd", "/", "--", ...command]);
+            assert.notEqual(out.code, 0, `${name} ran: ${out.stdout}`);
+            assert.match(out.stderr, /Operation not permitted/, name);
+          }
+          assert.equal(limit(), "48", "the limit is as it was");
+        });
+      }
+      await t.step(
+        "the supervisor itself: its limits stay, the timeout still ends the run",
+        async () => {
+          const out = await runCli([
+            "-q",
+            "--timeout",
+            "3s",
+            "--",
+            "sh",
+            "-c",
+            'prlimit --pid "$PPID" --cpu=1:1; echo "prlimit=$?"; sleep 30',
+          ]);
+          assert.equal(out.code, 124, out.stderr);
+          assert.equal(out.stdout, "prlimit=1\n");
+        },
+      );
+    } finally {
+      target.kill("SIGKILL");
+      await target.status;
+    }
+  },
+);

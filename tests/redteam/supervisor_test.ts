@@ -3,7 +3,16 @@
 // processes, files and caches this test made are touched.
 
 import assert from "node:assert/strict";
-import { exists, launcher, MAIN, type Output, run, tempDir, which } from "../_helpers.ts";
+import {
+  exists,
+  launcher,
+  MAIN,
+  NO_KILL_CGROUP,
+  type Output,
+  run,
+  tempDir,
+  which,
+} from "../_helpers.ts";
 import { SandboxPolicy } from "../../policy/sandbox_policy.ts";
 import { ownCgroupDir } from "../../exec/cgroup.ts";
 import { assertLayers, firstReason, NO_GCC, NOT_ROOT, threatTest } from "./_redteam.ts";
@@ -191,4 +200,139 @@ threatTest("config-dangling-link", undefined, async (t) => {
   } finally {
     Deno.removeSync(base, { recursive: true });
   }
+});
+
+threatTest("supervisor-killed", firstReason(NO_KILL_CGROUP), async (t) => {
+  const marker = `llmx-redteam-orphan-${crypto.randomUUID()}`;
+  // A descendant that left the command's process group, named by its argv so it can be found.
+  const orphans = () =>
+    [...Deno.readDirSync("/proc")].filter((entry) => {
+      try {
+        return /^\d+$/.test(entry.name) &&
+          Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).includes(marker);
+      } catch {
+        return false;
+      }
+    }).map((entry) => Number(entry.name));
+  const dir = tempDir();
+  try {
+    const ready = `${dir}/ready`;
+    // The descendant itself says it runs (the ready file), so that none of the steps below
+    // can pass because it never started.
+    const script = `setsid sh -c 'touch ${ready}; sleep 120; : ${marker}' </dev/null >/dev/null ` +
+      `2>&1 & exec sleep 120`;
+    const cli = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        MAIN,
+        "-q",
+        "--timeout",
+        "60s",
+        "-s",
+        `disk-write-folder=${dir}`,
+        "--",
+        "sh",
+        "-c",
+        script,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    while (!exists(ready)) await new Promise((resolve) => setTimeout(resolve, 20));
+    await t.step(
+      "positive control: killing the supervisor leaves the descendant running",
+      async () => {
+        cli.kill("SIGKILL");
+        await cli.status;
+        assert.equal(orphans().length, 1, "the setsid descendant is still there");
+      },
+    );
+    await t.step("the next run kills it", async () => {
+      const out = await run(Deno.execPath(), [
+        "run",
+        "-A",
+        "--quiet",
+        MAIN,
+        "-q",
+        "--timeout",
+        "30s",
+        "--",
+        "true",
+      ]);
+      assert.equal(out.code, 0, out.stderr);
+      for (let i = 0; i < 100 && orphans().length > 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.deepEqual(orphans(), []);
+    });
+    await t.step("a library program that exits kills its runs first", async () => {
+      Deno.writeTextFileSync(
+        `${dir}/host.ts`,
+        `import { spawnSandboxed } from ${
+          JSON.stringify(new URL("../../mod.ts", import.meta.url).href)
+        };
+spawnSandboxed({ command: ["sh", "-c", ${
+          JSON.stringify(script)
+        }], timeoutMs: 60000, stdout: "null" }, ["disk-write-folder=${dir}"]);
+while (!(() => { try { Deno.statSync(${
+          JSON.stringify(ready)
+        }); return true; } catch { return false; } })()) {
+  await new Promise((resolve) => setTimeout(resolve, 20));
+}
+Deno.exit(0);
+`,
+      );
+      Deno.removeSync(ready);
+      const out = await run(Deno.execPath(), ["run", "-A", "--quiet", `${dir}/host.ts`]);
+      assert.equal(out.code, 0, out.stderr);
+      for (let i = 0; i < 100 && orphans().length > 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.deepEqual(orphans(), []);
+    });
+  } finally {
+    for (const pid of orphans()) Deno.kill(pid, "SIGKILL");
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+threatTest("endless-stdin", undefined, async (t) => {
+  const cli = (stdin: string, args: string[]) =>
+    run("sh", [
+      "-c",
+      `deno=$0 main=$1; shift; ${stdin} | "$deno" run -A --quiet "$main" -q --json --stdin "$@"`,
+      Deno.execPath(),
+      MAIN,
+      ...args,
+    ]);
+  await t.step("positive control: the command reads what comes in", async () => {
+    const out = await cli("echo hi", ["--", "cat"]);
+    assert.equal(JSON.parse(out.stdout).stdout, "hi\n", out.stderr);
+  });
+  await t.step("an endless stdin: the timeout still ends the run, with its JSON", async () => {
+    const out = await cli("yes", ["--timeout", "2s", "--", "sh", "-c", "cat > /dev/null"]);
+    const status = JSON.parse(out.stdout);
+    assert.equal(status.timedOut, true);
+    assert.equal(status.exitCode, 124);
+    assert.equal(out.code, 124);
+  });
+  await t.step("a command that ends first does not wait for stdin to end", async () => {
+    // stdin stays open, with nothing written: the CLI must end with the command.
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--quiet", MAIN, "-q", "--json", "--stdin", "--", "true"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    try {
+      const { code, stdout } = await child.output();
+      assert.equal(code, 0);
+      assert.equal(JSON.parse(new TextDecoder().decode(stdout)).exitCode, 0);
+    } finally {
+      await writer.close().catch(() => {});
+    }
+  });
 });
