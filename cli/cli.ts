@@ -327,8 +327,10 @@ function terminalsOf(fds: readonly number[]): string[] {
  * after it. The default process cap alone does not need one.
  */
 function supervised(params: SandboxParams, policy: SandboxPolicy): boolean {
-  return params.timeoutMs !== undefined || policy.needsSupervisor() ||
-    Object.values(params.limits ?? {}).some((value) => value !== undefined);
+  // --max-processes 0 lifts the default cap: no limit to read back.
+  const { processes, ...others } = params.limits ?? {};
+  return params.timeoutMs !== undefined || policy.needsSupervisor() || (processes ?? 0) > 0 ||
+    Object.values(others).some((value) => value !== undefined);
 }
 
 /** Becomes the command: returns only when that failed. */

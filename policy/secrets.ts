@@ -114,7 +114,26 @@ export function resolveSecrets(input: SecretsInput, host: SecretsHost): Resolved
   }
   for (const secret of SYSTEM_SECRETS) wanted.push(...expandGlob(secret.path, host));
   wanted.push(...input.otherHomes, ...input.hide);
-  const real = (path: string) => host.realPath(isAbsolute(path) ? path : resolve(path));
+  // Most built-in locations do not exist: a listing of their folder (one call each) says so
+  // without a failed lookup apiece, which costs an error object each.
+  const listings = new Map<string, Set<string> | undefined>();
+  const listed = (path: string): boolean => {
+    const slash = path.lastIndexOf("/");
+    const name = path.slice(slash + 1);
+    if (name === "" || name === "." || name === "..") return true;
+    const folder = path.slice(0, slash) || "/";
+    if (!listings.has(folder)) {
+      const names = host.readDir(folder);
+      listings.set(folder, names && new Set(names));
+    }
+    const names = listings.get(folder);
+    // A folder that cannot be listed: look the path up all the same.
+    return names === undefined || names.has(name);
+  };
+  const real = (path: string) => {
+    const absolute = isAbsolute(path) ? path : resolve(path);
+    return listed(absolute) ? host.realPath(absolute) : undefined;
+  };
   const nowhere = [...input.hide, ...input.show].filter((path) => real(path) === undefined);
   const shows = input.show.flatMap((path) => real(path) ?? []);
   const candidates = [...new Set(wanted.flatMap((path) => real(path) ?? []))]
