@@ -10,7 +10,7 @@
 
 import { dirname, isAbsolute, resolve } from "../policy/_path.ts";
 import type { SandboxPlan } from "../policy/plan.ts";
-import { isWithin } from "../policy/read_scope.ts";
+import { isWithin, SYSTEM_TREES } from "../policy/read_scope.ts";
 import { HOME_SECRETS } from "../policy/secrets.ts";
 
 /** The plan fields a hint looks at. */
@@ -44,27 +44,7 @@ const SOCKET_DENIED =
  * and the homes (the caller's own is checked apart). A path the command printed must not lead a
  * reader to let it write where the next program run as the caller, or as root, picks it up.
  */
-const NEVER_BENEATH = [
-  "/etc",
-  "/usr",
-  "/bin",
-  "/sbin",
-  "/lib",
-  "/lib32",
-  "/lib64",
-  "/libx32",
-  "/boot",
-  "/opt",
-  "/var",
-  "/run",
-  "/proc",
-  "/sys",
-  "/dev",
-  "/home",
-  "/root",
-  "/snap",
-  "/nix",
-];
+const NEVER_BENEATH = [...SYSTEM_TREES, "/opt", "/var", "/home", "/root", "/snap", "/nix"];
 /** Exceptions inside those: scratch space. */
 const OFFERED_BENEATH = ["/var/tmp", "/dev/shm"];
 

@@ -19,7 +19,7 @@ import {
   type LandlockPlan,
   planLandlock,
 } from "./landlock.ts";
-import { type EntryInfo, isWithin, planReadScope } from "./read_scope.ts";
+import { type EntryInfo, isWithin, planReadScope, SYSTEM_TREES } from "./read_scope.ts";
 import { resolveSecrets } from "./secrets.ts";
 import { type CapabilityPlan, planCapabilities } from "./capabilities.ts";
 import { formatPermission } from "./permission.ts";
@@ -556,25 +556,7 @@ function homeOf(host: PlanHost): string | undefined {
  */
 function isSystemFolder(path: string): boolean {
   const exact = ["/", "/home", "/var", "/var/lib", "/srv", "/opt", "/tmp", "/var/tmp", "/mnt"];
-  const beneath = [
-    "/bin",
-    "/sbin",
-    "/usr",
-    "/lib",
-    "/lib32",
-    "/lib64",
-    "/libx32",
-    "/etc",
-    "/dev",
-    "/proc",
-    "/sys",
-    "/run",
-    "/var/run",
-    "/boot",
-    "/nonexistent",
-    "/var/cache",
-    "/var/empty",
-  ];
+  const beneath = [...SYSTEM_TREES, "/var/run", "/nonexistent", "/var/cache", "/var/empty"];
   return exact.includes(path) || beneath.some((folder) => isWithin(path, folder));
 }
 

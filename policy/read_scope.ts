@@ -34,6 +34,27 @@ export interface ReadScope {
 }
 
 /**
+ * The trees of the system itself: programs, their libraries and configuration, the kernel's
+ * views and devices, runtime state. No one's private files, and nothing to hand a command to
+ * write.
+ */
+export const SYSTEM_TREES: readonly string[] = [
+  "/bin",
+  "/sbin",
+  "/usr",
+  "/lib",
+  "/lib32",
+  "/lib64",
+  "/libx32",
+  "/etc",
+  "/boot",
+  "/dev",
+  "/proc",
+  "/sys",
+  "/run",
+];
+
+/**
  * Whether `path` is `folder` or lies beneath it (both canonical).
  * @param path A canonical path.
  * @param folder A canonical path.
