@@ -370,8 +370,10 @@ async function runSupervised(
   timeoutMs: number | undefined,
   quiet: boolean,
 ): Promise<number> {
-  // Its stdin is ours: a terminal it leaves without echo, or raw, is put back as it was.
-  const restoreTerminal = saveTerminal(0);
+  // Its streams are ours: a terminal it leaves without echo, or raw, is put back as it was.
+  // Any of them: a command whose stdin is not the terminal can reach it through stdout or stderr.
+  const restores = [0, 1, 2].flatMap((fd) => saveTerminal(fd) ?? []);
+  const restoreTerminal = () => restores.forEach((restore) => restore());
   // stderr passes through us, so that a hint can follow the command's own last words.
   const child = spawnPlan(plan, {
     timeoutMs,
@@ -407,7 +409,7 @@ async function runSupervised(
   } finally {
     await copying.catch(() => {});
     stopForwarding();
-    restoreTerminal?.();
+    restoreTerminal();
   }
 }
 

@@ -13,6 +13,8 @@ export interface KillCgroup {
   procsPath: string;
   /** Kills every process in it (`cgroup.kill`). */
   kill(): void;
+  /** The CPU time its processes used, in milliseconds (`cpu.stat`), when it can be read. */
+  cpuUsageMs(): number | undefined;
   /** Waits (boundedly) until it is empty, then removes it. */
   remove(): Promise<void>;
 }
@@ -87,6 +89,15 @@ export function createKillCgroup(inPlace = false): KillCgroup | undefined {
         Deno.writeTextFileSync(`${dir}/cgroup.kill`, "1");
       } catch {
         // Already removed.
+      }
+    },
+    cpuUsageMs() {
+      try {
+        const line = Deno.readTextFileSync(`${dir}/cpu.stat`).split("\n")
+          .find((line) => line.startsWith("usage_usec "));
+        return line === undefined ? undefined : Number(line.slice("usage_usec ".length)) / 1000;
+      } catch {
+        return undefined;
       }
     },
     async remove() {

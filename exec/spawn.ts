@@ -380,7 +380,7 @@ export function spawnPlan(plan: SandboxPlan, options: SpawnOptions = {}): Sandbo
       await moving;
       const durationMs = performance.now() - started;
       // Nothing the command started outlives it: background leftovers die with it.
-      const counters = limits?.readOutcome() ?? {};
+      const counters = { ...limits?.readOutcome(), cpuUsageMs: cgroup?.cpuUsageMs() };
       killTree();
       limits?.kill();
       await cgroup?.remove();

@@ -783,6 +783,11 @@ export interface LimitCounters {
   oomKills?: number;
   /** Forks refused at the cap: `max` of `pids.events` (v2 and v1). */
   forksRefused?: number;
+  /**
+   * CPU time the run's processes used, in milliseconds (the kill cgroup's `cpu.stat`): a
+   * SIGXCPU that ends a run which used less than `--max-cpu` in all was not the limit's.
+   */
+  cpuUsageMs?: number;
 }
 
 /** Which limit, if any, ended a command, and the line that says so. */
@@ -854,7 +859,13 @@ export function limitOutcome(
     `cgroup ${limit.mechanism === "cgroup-v2" ? "v2" : "v1"} ${controller}`;
 
   const cpu = planned("cpu");
-  if (cpu && signal === SIGNALS.SIGXCPU) return found(cpu, "RLIMIT_CPU: killed by SIGXCPU");
+  // A process can raise SIGXCPU itself; where the run's CPU time is known, it must have reached
+  // the limit.
+  const cpuReached = counters.cpuUsageMs === undefined || cpu === undefined ||
+    counters.cpuUsageMs >= cpu.value;
+  if (cpu && signal === SIGNALS.SIGXCPU && cpuReached) {
+    return found(cpu, "RLIMIT_CPU: killed by SIGXCPU");
+  }
   const fileSize = planned("file-size");
   if (fileSize && signal === SIGNALS.SIGXFSZ) {
     return found(fileSize, "RLIMIT_FSIZE: killed by SIGXFSZ");

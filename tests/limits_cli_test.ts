@@ -7,7 +7,7 @@
 // promise is checked instead (and said so in each test's name).
 
 import assert from "node:assert/strict";
-import { type Output, runCli, skipReason, tempDir, which } from "./_helpers.ts";
+import { NO_KILL_CGROUP, type Output, runCli, skipReason, tempDir, which } from "./_helpers.ts";
 import { execSandboxed } from "../exec/sandboxed.ts";
 import { probeSystem } from "../exec/probe.ts";
 import type { LimitMechanism, LimitName } from "../policy/limits.ts";
@@ -237,6 +237,19 @@ Deno.test({
       assert.equal(status.stdout, "");
       assert.equal(status.exitCode, 128 + 24, status.stderr);
       assert.equal(status.limitExceeded, "cpu");
+    });
+    await t.step({
+      name: skipReason(
+        "a SIGXCPU the command raises itself is not the limit's",
+        NO_KILL_CGROUP,
+      ),
+      ignore: NO_KILL_CGROUP !== undefined,
+      fn: async () => {
+        const raise = "import os, signal; os.kill(os.getpid(), signal.SIGXCPU)";
+        const status = await pythonJson(raise, ["--max-cpu", "60s"]);
+        assert.equal(status.exitCode, 152, status.stderr);
+        assert.equal(status.limitExceeded, null);
+      },
     });
     await t.step("the line naming the limit", async () => {
       const out = await python(SPIN(3), ["--max-cpu", "1s"]);

@@ -407,6 +407,16 @@ Deno.test("limitOutcome() names the limit from the kernel's evidence", async (t)
         message: "llmx-sandbox: the command exceeded --max-cpu 1s (RLIMIT_CPU: killed by SIGXCPU)",
       });
     }
+    // A SIGXCPU the command raised itself, where the run's CPU time is known to be short of
+    // the limit, is not the limit's.
+    assert.deepEqual(limitOutcome(v1, { code: 152, signal: "SIGXCPU" }, { cpuUsageMs: 40 }), {
+      limitExceeded: null,
+      message: null,
+    });
+    assert.equal(
+      limitOutcome(v1, { code: 152, signal: "SIGXCPU" }, { cpuUsageMs: 1010 }).limitExceeded,
+      "cpu",
+    );
     // A program may exit 152 by itself, and a shell passes a child's signal on that way.
     assert.deepEqual(limitOutcome(v1, { code: 152, signal: null }, {}), {
       limitExceeded: null,

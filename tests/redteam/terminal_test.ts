@@ -288,17 +288,20 @@ const ECHO_PY = `
 import json, os, pty, subprocess, sys, termios
 master, slave = pty.openpty()
 before = bool(termios.tcgetattr(slave)[3] & termios.ECHO)
-done = subprocess.run(sys.argv[1:], stdin=slave, capture_output=True)
+on = sys.argv[1]
+streams = {"stdin": slave, "stdout": subprocess.PIPE} if on == "stdin" else {"stdin": subprocess.DEVNULL, "stdout": slave}
+done = subprocess.run(sys.argv[2:], stderr=subprocess.PIPE, **streams)
 after = bool(termios.tcgetattr(slave)[3] & termios.ECHO)
 print(json.dumps({"before": before, "after": after, "status": done.returncode,
                   "stderr": done.stderr.decode("utf-8", "replace")}))
 `;
 
 threatTest("terminal-settings", NO_PTY, async (t) => {
-  const echoAfter = async (flags: string[]) => {
+  const echoAfter = async (flags: string[], on: "stdin" | "stdout" = "stdin") => {
     const out = await run(PYTHON!, [
       "-c",
       ECHO_PY,
+      on,
       Deno.execPath(),
       "run",
       "-A",
@@ -309,7 +312,7 @@ threatTest("terminal-settings", NO_PTY, async (t) => {
       "--",
       "sh",
       "-c",
-      "stty -echo",
+      "if [ -t 0 ]; then stty -echo; else stty -echo <&1; fi",
     ]);
     assert.equal(out.code, 0, out.stderr);
     const result = JSON.parse(out.stdout);
@@ -322,5 +325,8 @@ threatTest("terminal-settings", NO_PTY, async (t) => {
   });
   await t.step("supervised: echo is back when the command ends", async () => {
     assert.equal(await echoAfter(["--timeout", "30s"]), true);
+  });
+  await t.step("supervised, the terminal on stdout only: echo is back too", async () => {
+    assert.equal(await echoAfter(["--timeout", "30s"], "stdout"), true);
   });
 });
